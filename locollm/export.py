@@ -1,0 +1,107 @@
+"""Export an adapter folder: a LoRA GGUF for hot-swapping, verified numerically.
+
+No llama.cpp clone and no compiler: the GGUF is written with the ``gguf`` package and checked
+by loading it into llama-cpp-python next to the PEFT model it came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .adapter import AdapterMeta, load_meta, lora_gguf_path
+from .errors import AdapterError, CheckFailed
+from .models import BaseModel, resolve
+
+
+def base_for(meta: AdapterMeta, base_model: str | None = None) -> BaseModel:
+    """The base an adapter was trained on; a different file (sha256) is an error."""
+    base = resolve(base_model or meta.base_model)
+    if meta.base_sha256 and base.sha256 and base.sha256 != meta.base_sha256:
+        raise AdapterError(
+            f"adapter {meta.name!r} was trained on base sha256 {meta.base_sha256[:12]}…, "
+            f"this base is {base.sha256[:12]}…", fix="retrain the adapter on this base model")
+    return base
+
+
+def export_lora_gguf(adapter_dir: str | Path, out: str | Path | None = None) -> Path:
+    """Write ``adapter.gguf`` (LoRA-only, float32) from the folder's PEFT weights."""
+    from safetensors.numpy import load_file
+
+    from .gguf.lora import write_lora_gguf
+    from .gguf.names import read_info
+
+    adapter_dir = Path(adapter_dir)
+    meta = load_meta(adapter_dir)
+    weights = adapter_dir / "adapter_model.safetensors"
+    if not weights.exists():
+        raise AdapterError("adapter_model.safetensors is missing", file=adapter_dir,
+                           fix="train the adapter first")
+    base = base_for(meta)
+    if base.gguf is None:
+        raise AdapterError("the base has no GGUF to serve with", file=adapter_dir,
+                           fix="export a merged GGUF instead (locollm export --merged)")
+    info = read_info(base.gguf)
+    tensors = {k: v for k, v in load_file(weights).items() if ".lora_" in k}
+    return write_lora_gguf(tensors, out or lora_gguf_path(adapter_dir), arch=info.architecture,
+                           n_layers=info.n_layers, alpha=meta.lora_alpha, name=meta.name)
+
+
+@dataclass
+class VerifyReport:
+    """How closely llama.cpp with the LoRA GGUF follows the PEFT model."""
+
+    delta_correlation: float  # correlation of (adapter - base) logits, PEFT vs llama.cpp
+    top1_agreement: float  # share of positions where both pick the same next token
+    base_top1_agreement: float  # the same for the bare base: the quantization floor
+    n_positions: int
+    passed: bool
+
+
+def verify_export(adapter_dir: str | Path, text: str | None = None,
+                  min_correlation: float = 0.9) -> VerifyReport:
+    """Compare logits of the PEFT adapter (float32, transformers) with llama.cpp + LoRA GGUF.
+
+    The base GGUF is quantized, so absolute logits differ a little; what must match is the
+    change the adapter makes. Raises :class:`CheckFailed` when it does not.
+    """
+    import numpy as np
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from .models import training_dir
+    from .prompt import format_prompt
+    from .runtime.engine import Engine, EngineConfig
+
+    adapter_dir = Path(adapter_dir)
+    meta = load_meta(adapter_dir)
+    base = base_for(meta)
+    gguf_file = lora_gguf_path(adapter_dir)
+    if not gguf_file.exists():
+        export_lora_gguf(adapter_dir)
+    text = text or format_prompt("Explain what a LoRA adapter is.", "In one sentence.")
+    model_dir = training_dir(base)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    ids = tokenizer(text)["input_ids"]
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    peft_model = PeftModel.from_pretrained(model, adapter_dir)
+    with torch.no_grad():
+        tensor = torch.tensor([ids])
+        hf_adapter = peft_model(tensor).logits[0].numpy()
+        with peft_model.disable_adapter():
+            hf_base = peft_model(tensor).logits[0].numpy()
+    with Engine(base.gguf, EngineConfig(logits_all=True, n_ctx=max(512, len(ids) + 8))) as eng:
+        eng.load_adapter(meta.name, gguf_file)
+        ll_base = eng.logits(ids)
+        ll_adapter = eng.logits(ids, adapter=meta.name)
+    d_hf, d_ll = (hf_adapter - hf_base).ravel(), (ll_adapter - ll_base).ravel()
+    corr = float(np.corrcoef(d_hf, d_ll)[0, 1]) if d_hf.std() > 0 else 0.0
+    top1 = float((hf_adapter.argmax(-1) == ll_adapter.argmax(-1)).mean())
+    base_top1 = float((hf_base.argmax(-1) == ll_base.argmax(-1)).mean())
+    report = VerifyReport(corr, top1, base_top1, len(ids), corr >= min_correlation)
+    if not report.passed:
+        raise CheckFailed(f"export does not match the trained adapter: correlation of logit "
+                          f"changes {corr:.3f} < {min_correlation}", file=gguf_file,
+                          fix="re-export; if it persists, report a bug with this adapter")
+    return report

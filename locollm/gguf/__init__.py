@@ -1,0 +1,1 @@
+"""GGUF files written and read with the ``gguf`` package: no llama.cpp clone, no compiler."""

@@ -1,0 +1,1 @@
+"""Runtime: the llama.cpp engine (base loaded once, adapters swapped), router and HTTP server."""

@@ -1,0 +1,207 @@
+"""The only module that touches llama.cpp.
+
+The base GGUF is loaded once; LoRA GGUFs are loaded with the low-level adapter API and swapped
+per request on the live context. Two traps handled here:
+
+* ``Llama(lora_path=...)`` on a bad adapter can crash the process, so each adapter file is
+  validated (GGUF header, ``general.type = adapter``, matching architecture) before llama.cpp
+  sees it, and the pointer ``llama_adapter_lora_init`` returns is checked.
+* After every adapter switch the prompt cache and KV memory are reset, otherwise the cached
+  prefix was computed by the other model and the output matches neither.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import AdapterError, RuntimeEngineError
+
+
+def default_threads() -> int:
+    """llama.cpp threads: ``LOCOLLM_THREADS``, else 1.
+
+    On a small shared box one thread was far faster than two (no spinning against other
+    work); on a laptop set ``LOCOLLM_THREADS`` to the number of performance cores.
+    """
+    value = os.environ.get("LOCOLLM_THREADS")
+    return max(1, int(value)) if value else 1
+
+
+@dataclass
+class EngineConfig:
+    """How the base model is loaded."""
+
+    # Context window in tokens (prompt + answer).
+    n_ctx: int = 2048
+    # CPU threads; None reads LOCOLLM_THREADS, else 1.
+    n_threads: int | None = None
+    # Keep logits for every position (only numeric verification needs it).
+    logits_all: bool = False
+    # Sampling seed.
+    seed: int = 0
+
+
+@dataclass
+class Completion:
+    """One generated answer with its cost."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+    finish_reason: str
+    adapter: str | None
+
+
+def validate_adapter_file(path: str | Path, arch: str) -> None:
+    """Check a LoRA GGUF before llama.cpp loads it; raise :class:`AdapterError` if unusable."""
+    import gguf
+
+    from ..gguf.names import _field_str
+
+    path = Path(path)
+    if not path.is_file():
+        raise AdapterError("LoRA GGUF not found", file=path,
+                           fix="run `locollm export --gguf` on the adapter folder")
+    try:
+        reader = gguf.GGUFReader(str(path), "r")
+    except Exception as exc:  # the gguf package raises several types for a corrupt header
+        raise AdapterError(f"not a readable GGUF ({exc})", file=path,
+                           fix="re-export it with `locollm export --gguf`") from exc
+    if _field_str(reader, "general.type", default="model") != "adapter":
+        raise AdapterError("GGUF is a model, not a LoRA adapter", file=path)
+    file_arch = _field_str(reader, "general.architecture", default="?")
+    if file_arch != arch:
+        raise AdapterError(f"adapter is for architecture {file_arch!r}, the base is {arch!r}",
+                           file=path, fix="train the adapter on this base model")
+
+
+class Engine:
+    """A base GGUF loaded once, with named LoRA adapters hot-swapped per request."""
+
+    def __init__(self, base_gguf: str | Path, config: EngineConfig | None = None) -> None:
+        from llama_cpp import Llama
+
+        from ..gguf.names import read_info
+
+        self.config = config or EngineConfig()
+        self.base_path = Path(base_gguf)
+        self.info = read_info(self.base_path)
+        threads = self.config.n_threads or default_threads()
+        try:
+            self.llm = Llama(str(self.base_path), n_ctx=self.config.n_ctx, n_threads=threads,
+                             n_threads_batch=threads, logits_all=self.config.logits_all,
+                             seed=self.config.seed, verbose=False)
+        except (ValueError, RuntimeError) as exc:
+            raise RuntimeEngineError(f"llama.cpp could not load the model ({exc})",
+                                     file=self.base_path) from exc
+        self._adapters: dict[str, object] = {}
+        self._active: tuple[str, float] | None = None
+
+    @property
+    def adapters(self) -> list[str]:
+        """Names of the loaded adapters."""
+        return sorted(self._adapters)
+
+    @property
+    def active(self) -> str | None:
+        """Name of the adapter applied now, or None for the bare base."""
+        return self._active[0] if self._active else None
+
+    def load_adapter(self, name: str, path: str | Path) -> None:
+        """Validate and load a LoRA GGUF under ``name`` (not applied until :meth:`use`)."""
+        import llama_cpp
+
+        if name in self._adapters:
+            return
+        validate_adapter_file(path, self.info.architecture)
+        pointer = llama_cpp.llama_adapter_lora_init(self.llm.model, str(path).encode())
+        if not pointer:
+            raise AdapterError("llama.cpp rejected the LoRA GGUF (shapes or tensor names do "
+                               "not match this base)", file=path,
+                               fix="re-export the adapter against this base model")
+        self._adapters[name] = pointer
+
+    def use(self, name: str | None, scale: float = 1.0) -> None:
+        """Apply adapter ``name`` (None: bare base); reset the cache when anything changed."""
+        import llama_cpp
+
+        wanted = None if name is None else (name, scale)
+        if wanted == self._active:
+            return
+        if name is not None and name not in self._adapters:
+            raise AdapterError(f"adapter {name!r} is not loaded",
+                               fix=f"loaded adapters: {self.adapters or 'none'}")
+        if name is None:
+            rc = llama_cpp.llama_set_adapters_lora(self.llm.ctx, None, 0, None)
+        else:
+            arr = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(self._adapters[name])
+            scales = (ctypes.c_float * 1)(scale)
+            rc = llama_cpp.llama_set_adapters_lora(self.llm.ctx, arr, 1, scales)
+        if rc != 0:
+            raise RuntimeEngineError(f"llama.cpp could not apply adapter {name!r} (code {rc})")
+        self._active = wanted
+        self.reset_cache()
+
+    def reset_cache(self) -> None:
+        """Forget the cached prompt prefix and clear the KV memory."""
+        self.llm.reset()
+        self.llm._ctx.kv_cache_clear()
+
+    def tokenize(self, text: str, add_bos: bool = True) -> list[int]:
+        """Tokens of ``text`` as llama.cpp sees them."""
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+
+    def complete(self, prompt: str, *, adapter: str | None = None, max_tokens: int = 256,
+                 temperature: float = 0.0, top_p: float = 1.0,
+                 stop: list[str] | tuple[str, ...] = ()) -> Completion:
+        """Generate a continuation of ``prompt`` with ``adapter`` applied (None: base)."""
+        self.use(adapter)
+        prompt_tokens = len(self.tokenize(prompt))
+        if prompt_tokens + max_tokens > self.config.n_ctx:
+            max_tokens = max(1, self.config.n_ctx - prompt_tokens)
+            if prompt_tokens >= self.config.n_ctx:
+                raise RuntimeEngineError(f"prompt is {prompt_tokens} tokens, over the context "
+                                         f"of {self.config.n_ctx}", fix="shorten the prompt")
+        start = time.perf_counter()
+        out = self.llm.create_completion(prompt, max_tokens=max_tokens, temperature=temperature,
+                                         top_p=top_p, stop=list(stop) or None,
+                                         seed=self.config.seed)
+        latency = time.perf_counter() - start
+        choice = out["choices"][0]
+        usage = out.get("usage", {})
+        return Completion(choice["text"], usage.get("prompt_tokens", prompt_tokens),
+                          usage.get("completion_tokens", 0), latency,
+                          choice.get("finish_reason") or "stop", self.active)
+
+    def logits(self, tokens: list[int], adapter: str | None = None):
+        """Logits (n_tokens x vocab, numpy) for ``tokens``; needs ``logits_all=True``."""
+        if not self.config.logits_all:
+            raise RuntimeEngineError("engine was built without logits_all")
+        self.use(adapter)
+        self.reset_cache()
+        self.llm.eval(tokens)
+        return self.llm.scores[: len(tokens)].copy()
+
+    def close(self) -> None:
+        """Free adapters and the model."""
+        import llama_cpp
+
+        if getattr(self, "llm", None) is None:
+            return
+        with contextlib.suppress(Exception):  # closing must not raise
+            llama_cpp.llama_set_adapters_lora(self.llm.ctx, None, 0, None)
+        self._adapters.clear()  # llama.cpp frees adapters with the model
+        self.llm.close()
+        self.llm = None
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
