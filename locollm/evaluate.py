@@ -112,6 +112,25 @@ ADVICE = {
 
 
 @dataclass
+class OodResult:
+    """Out-of-domain check: the adapter must not damage what the base could already do."""
+
+    base: BenchResult
+    adapter: BenchResult
+
+    @property
+    def degradation_points(self) -> float:
+        """How many points the adapter loses against the base (negative: it gains)."""
+        return (self.base.score - self.adapter.score) * 100
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``ood_results.json`` atomically."""
+        data = {"degradation_points": self.degradation_points, "adapter": asdict(self.adapter),
+                "base": asdict(self.base)}
+        return atomic_write(path, json.dumps(data, indent=1) + "\n")
+
+
+@dataclass
 class Comparison:
     """Adapter and base on the same benchmark, with the guide's verdict."""
 
@@ -119,37 +138,61 @@ class Comparison:
     adapter: BenchResult
     verdict: str
     points: float
+    ood: OodResult | None = None
 
     @property
     def advice(self) -> str:
         """What the guide says to do next."""
         return ADVICE[self.verdict]
 
+    @property
+    def failures(self) -> list[ItemResult]:
+        """Benchmark items the adapter got wrong: material for the next iteration."""
+        return [item for item in self.adapter.items if not item.correct]
+
+
+def _fmt_for(meta) -> PromptFormat:
+    return PromptFormat(meta.prompt_format, tuple(meta.stop) or PromptFormat().stop)
+
 
 def compare(adapter_dir: str | Path, benchmark: str | Path, *, out_dir: str | Path | None = None,
-            base_model: str | None = None, max_tokens: int = 128,
-            limit: int | None = None) -> Comparison:
-    """Score base and adapter on ``benchmark``; write results.json and base_results.json."""
+            base_model: str | None = None, max_tokens: int = 128, limit: int | None = None,
+            ood: str | Path | None = None) -> Comparison:
+    """Score base and adapter on ``benchmark`` (and the out-of-domain set ``ood``).
+
+    Writes results.json, base_results.json, failures.jsonl and, with ``ood``,
+    ood_results.json into ``out_dir`` (default: the adapter's eval/ folder).
+    """
     from .adapter import load_meta
+    from .data import write_jsonl
     from .runtime.session import open_engine
 
     adapter_dir = Path(adapter_dir)
     examples = load_examples(benchmark)[:limit]
+    ood_examples = load_examples(ood)[:limit] if ood else []
     meta = load_meta(adapter_dir)
+    fmt = _fmt_for(meta)
     engine, _ = open_engine(base_model, [adapter_dir])
     try:
-        fmt = PromptFormat(meta.prompt_format, tuple(meta.stop) or PromptFormat().stop)
-        base = run_benchmark(engine, examples, None, benchmark=str(benchmark),
-                             max_tokens=max_tokens, fmt=fmt)
-        tuned = run_benchmark(engine, examples, meta.name, benchmark=str(benchmark),
-                              max_tokens=max_tokens, fmt=fmt)
+        runs = {}
+        for label, items, source in (("bench", examples, benchmark), ("ood", ood_examples, ood)):
+            if items:
+                runs[label] = [run_benchmark(engine, items, name, benchmark=str(source),
+                                             max_tokens=max_tokens, fmt=fmt)
+                               for name in (None, meta.name)]
     finally:
         engine.close()
     out = Path(out_dir) if out_dir else adapter_dir / "eval"
+    base, tuned = runs["bench"]
     tuned.save(out / "results.json")
     base.save(out / "base_results.json")
+    ood_result = OodResult(*runs["ood"]) if "ood" in runs else None
+    if ood_result:
+        ood_result.save(out / "ood_results.json")
     name, points = verdict(tuned.score, base.score)
-    return Comparison(base, tuned, name, points)
+    result = Comparison(base, tuned, name, points, ood_result)
+    write_jsonl(out / "failures.jsonl", (asdict(item) for item in result.failures))
+    return result
 
 
 def evaluate_one(benchmark: str | Path, output: str | Path, adapter_dir: str | Path | None = None,
@@ -163,10 +206,7 @@ def evaluate_one(benchmark: str | Path, output: str | Path, adapter_dir: str | P
     engine, metas = open_engine(base_model, dirs)
     try:
         name = next(iter(metas), None)
-        fmt = PromptFormat()
-        if adapter_dir:
-            meta = load_meta(adapter_dir)
-            fmt = PromptFormat(meta.prompt_format, tuple(meta.stop) or fmt.stop)
+        fmt = _fmt_for(load_meta(adapter_dir)) if adapter_dir else PromptFormat()
         result = run_benchmark(engine, examples, name, benchmark=str(benchmark),
                                max_tokens=max_tokens, fmt=fmt)
     finally:

@@ -52,11 +52,19 @@ def test_spine_end_to_end(tmp_path, math_rows, real_base):
     assert [r["adapter"] for r in records] == [None, "add"]
     assert all(r["base_sha256"] == real_base.sha256 for r in records)
 
+    ood_file = write_jsonl(tmp_path / "ood.jsonl", [
+        {"instruction": "What is the capital of France?", "input": "", "output": "Paris"},
+        {"instruction": "What is the opposite of hot?", "input": "", "output": "cold"}])
     evaluated = run("eval", "--adapter", str(adapter), "--benchmark", str(bench_file),
-                    "--max-tokens", "32")
+                    "--ood", str(ood_file), "--max-tokens", "32")
     assert evaluated.exit_code == 0, evaluated.output
     assert "verdict:" in evaluated.output
     results = json.loads((adapter / "eval" / "results.json").read_text())
     base_results = json.loads((adapter / "eval" / "base_results.json").read_text())
     assert results["total"] == base_results["total"] == 6
     assert len(results["items"]) == 6 and results["model"] == "add"
+    ood = json.loads((adapter / "eval" / "ood_results.json").read_text())
+    assert ood["base"]["total"] == ood["adapter"]["total"] == 2
+    assert "out-of-domain" in evaluated.output
+    failures = (adapter / "eval" / "failures.jsonl").read_text().splitlines()
+    assert len(failures) == 6 - results["correct"]
