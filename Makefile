@@ -47,7 +47,7 @@ demo: setup
 	$(LOCO) train --config configs/demo.yaml --dataset adapters/math/training/dataset.jsonl --output $(DEMO_DIR)/math
 	$(LOCO) export $(DEMO_DIR)/math --gguf --verify
 	$(LOCO) query "Maya has 38 shells and gets 47 more. How many shells does Maya have now?" --adapter $(DEMO_DIR)/math
-	$(LOCO) eval --adapter $(DEMO_DIR)/math --benchmark adapters/math/eval/benchmark.jsonl
+	$(LOCO) eval --adapter $(DEMO_DIR)/math --benchmark adapters/math/eval/benchmark.jsonl --ood adapters/math/eval/ood.jsonl
 
 train: setup
 	$(LOCO) train --domain $(DOMAIN) $(ARGS)

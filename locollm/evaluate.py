@@ -31,10 +31,24 @@ def extract_answer(text: str) -> str:
     return re.sub(r"\s+", " ", lines[-1].lower()).strip(" .") if lines else ""
 
 
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+
 def is_correct(prediction: str, reference: str) -> bool:
-    """Exact match of the extracted final answers."""
+    """Exact match of the final answer.
+
+    A numeric reference must match the prediction's final number exactly. A short text
+    reference ("London") must appear as whole words in the prediction's first line, so "The
+    capital of England is London." counts and "Londonderry" or a later ramble does not.
+    """
     expected = extract_answer(reference)
-    return bool(expected) and extract_answer(prediction) == expected
+    if not expected:
+        return False
+    if _NUMBER.fullmatch(expected):
+        return extract_answer(prediction) == expected
+    first = next((line for line in prediction.splitlines() if line.strip()), "")
+    return f" {_words(expected)} " in f" {_words(first)} "
 
 
 @dataclass

@@ -26,6 +26,19 @@ def test_is_correct_uses_the_final_answer_not_intermediate_numbers():
     assert not is_correct("", reference)
 
 
+@pytest.mark.parametrize(("prediction", "reference", "ok"), [
+    ("The capital of England is London.", "London", True),
+    ("London", "London.", True),
+    ("Londonderry is a city.", "London", False),
+    ("I am not sure.\nMaybe London.", "London", False),
+    ("The opposite of hot is cold", "cold", True),
+    ("The answer is 12.", "12", True),
+    ("I have 12 apples and 13 pears", "12", False),
+])
+def test_text_and_number_references(prediction, reference, ok):
+    assert is_correct(prediction, reference) is ok
+
+
 @pytest.mark.parametrize(("adapter", "base", "name"), [
     (0.72, 0.41, "strong"),
     (0.56, 0.41, "strong"),   # exactly 15 points

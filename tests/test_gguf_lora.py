@@ -12,7 +12,8 @@ from locollm.gguf.names import lora_tensor_name
 
 
 @pytest.mark.parametrize(("key", "name"), [
-    ("base_model.model.model.layers.3.self_attn.q_proj.lora_A.weight", "blk.3.attn_q.weight.lora_a"),
+    ("base_model.model.model.layers.3.self_attn.q_proj.lora_A.weight",
+     "blk.3.attn_q.weight.lora_a"),
     ("base_model.model.model.layers.0.self_attn.o_proj.lora_B.weight",
      "blk.0.attn_output.weight.lora_b"),
     ("base_model.model.model.layers.17.mlp.down_proj.lora_A.default.weight",

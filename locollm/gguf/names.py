@@ -9,6 +9,7 @@ from pathlib import Path
 import gguf
 
 from ..errors import AdapterError
+from .header import read_keys
 
 _PEFT_PREFIX = re.compile(r"^(base_model\.model\.)+")
 _LORA_SUFFIX = re.compile(r"\.lora_([AB])(\.default)?\.weight$")
@@ -25,21 +26,12 @@ class GGUFInfo:
 
 def read_info(path: str | Path) -> GGUFInfo:
     """Architecture, block count and model name of a GGUF (reads the header only)."""
-    reader = gguf.GGUFReader(str(path), "r")
-    arch = _field_str(reader, "general.architecture")
-    blocks = reader.fields.get(f"{arch}.block_count")
-    n_layers = int(blocks.parts[blocks.data[0]][0]) if blocks else 0
-    name = _field_str(reader, "general.name", default=Path(path).stem)
-    return GGUFInfo(arch, n_layers, name)
-
-
-def _field_str(reader: gguf.GGUFReader, key: str, default: str | None = None) -> str:
-    field = reader.fields.get(key)
-    if field is None:
-        if default is None:
-            raise AdapterError(f"GGUF has no {key}", file=getattr(reader, "path", None))
-        return default
-    return bytes(field.parts[field.data[0]]).decode("utf-8")
+    arch = read_keys(path, {"general.architecture"}).get("general.architecture")
+    if arch is None:
+        raise AdapterError("GGUF has no general.architecture", file=path)
+    found = read_keys(path, {f"{arch}.block_count", "general.name"})
+    return GGUFInfo(arch, int(found.get(f"{arch}.block_count", 0)),
+                    found.get("general.name", Path(path).stem))
 
 
 def model_arch(arch: str) -> gguf.MODEL_ARCH:

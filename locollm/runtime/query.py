@@ -80,7 +80,8 @@ def append_log(path: str | Path, result: QueryResult) -> None:
                 fh.seek(-1, os.SEEK_END)
                 if fh.read(1) != b"\n":
                     line = b"\n" + line
-        os.write(fd, line)
+        while line:  # a regular file takes it in one write; loop in case it does not
+            line = line[os.write(fd, line):]
         os.fsync(fd)
     finally:
         os.close(fd)

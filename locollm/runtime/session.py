@@ -1,15 +1,26 @@
-"""Open an engine for a base model and a set of adapter folders, checking they belong together."""
+"""Open an engine for a base model and a set of adapter folders, checking they belong together.
+
+``open_runtime`` adds what chat and the server share: adapter folders by name, prompt formats,
+and the keyword router over the registry.
+"""
 
 from __future__ import annotations
 
 import atexit
 import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..adapter import AdapterMeta, load_meta, lora_gguf_path
+from ..adapter import AdapterMeta, load_meta, lora_gguf_path, resolve_adapter
 from ..errors import AdapterError
-from ..models import BaseModel, resolve
+from ..models import DEFAULT_MODEL, BaseModel, resolve
+from ..prompt import STOP_STRINGS, PromptFormat
 from .engine import Engine, EngineConfig
+
+if TYPE_CHECKING:
+    from .router import Router
 
 _OPEN: weakref.WeakSet = weakref.WeakSet()
 
@@ -50,3 +61,58 @@ def open_engine(base_model: str | None, adapter_dirs: list[Path] | None = None,
         engine.load_adapter(meta.name, gguf_file)
         by_name[meta.name] = meta
     return engine, by_name
+
+
+@dataclass
+class Runtime:
+    """An engine with its adapters, their folders and the keyword router: what chat and the
+    server share."""
+
+    engine: Engine
+    base_name: str  # the id clients use for the bare base
+    metas: dict[str, AdapterMeta]
+    folders: dict[str, Path]
+    router: Router
+    # instruction an adapter was trained with, so a bare question becomes its input
+    instructions: dict[str, str | None] = field(default_factory=dict)
+
+    def prompt_format(self, adapter: str | None) -> PromptFormat:
+        """The prompt format of ``adapter`` (None: the base's default)."""
+        meta = self.metas.get(adapter) if adapter else None
+        if meta is None:
+            return PromptFormat()
+        return PromptFormat(meta.prompt_format, tuple(meta.stop) or STOP_STRINGS)
+
+    def close(self) -> None:
+        """Free the engine."""
+        self.engine.close()
+
+
+def open_runtime(adapters: list[str | Path] | None = None, *, base_model: str | None = None,
+                 registry: str | Path | None = None, adapters_root: str | Path = "adapters",
+                 instruction_for: Callable[[Path], str | None] | None = None,
+                 config: EngineConfig | None = None) -> Runtime:
+    """Open the base once with ``adapters`` (names or folders; None: every trained adapter
+    under ``adapters_root``), and a router over their registry keywords."""
+    from ..registry import load_registry, registry_path, trained_adapters
+    from .router import Router
+
+    root = Path(adapters_root)
+    if adapters is None:
+        dirs = list(trained_adapters(root).values())
+    else:
+        dirs = list(dict.fromkeys(resolve_adapter(a, root).resolve() for a in adapters))
+    names: dict[str, Path] = {}
+    for folder in dirs:
+        name = load_meta(folder).name
+        if name in names:
+            raise AdapterError(f"two adapters are named {name!r}", file=folder,
+                               fix=f"serve only one of {names[name]} and {folder}")
+        names[name] = Path(folder)
+    reg = load_registry(registry or registry_path(root))  # fail before loading the model
+    engine, metas = open_engine(base_model, dirs, config)
+    wanted = str(base_model or next((m.base_model for m in metas.values()), DEFAULT_MODEL))
+    base_name = Path(wanted).stem if wanted.endswith(".gguf") else wanted
+    instructions = {n: instruction_for(f) for n, f in names.items()} if instruction_for else {}
+    return Runtime(engine, base_name, metas, names, Router.from_registry(reg, list(metas)),
+                   instructions)

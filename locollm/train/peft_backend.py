@@ -1,33 +1,31 @@
-"""The peft backend: transformers + PEFT in float32 with a plain, fast training loop.
+"""The peft backend: transformers + PEFT with a plain, fast training loop.
 
-Used when there is no CUDA (or with ``--backend peft``). float32 on purpose: bf16 autocast was
+Used when there is no CUDA with the gpu extra (or with ``--backend peft``): CPUs, Macs (MPS)
+and CUDA machines without Unsloth. On a CPU it trains in float32 on purpose: bf16 autocast was
 many times slower on an AVX2 CPU. Speed comes from projecting the vocabulary only at answer
-positions (:mod:`.loss`) and from length-grouped batches that carry little padding.
+positions and computing a batch's shared prompt prefix once (:mod:`.loss`), and from
+length-grouped batches that carry little padding (:mod:`.tokens`).
+
+Every ``save_every`` steps the loop writes a checkpoint (:mod:`.checkpoint`) from which
+``--resume`` continues with the same batches, optimizer state and learning-rate schedule.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import TrainConfig
+from ..errors import ConfigError
+from . import checkpoint
+from .checkpoint import LoopState
+from .monitor import History, peak_rss_mb, step_record
 from .tokens import TokenizedExample, collate, length_grouped_batches
-
-
-@dataclass
-class History:
-    """What the loop measured, for TRAINING_LOG.md and the loss plot."""
-
-    train: list[dict] = field(default_factory=list)  # {"step", "loss", "tokens", "lr"}
-    eval: list[dict] = field(default_factory=list)  # {"step", "loss"}
-    seconds: float = 0.0
-    answer_tokens: int = 0
-    total_tokens: int = 0
 
 
 def pick_device() -> str:
@@ -41,26 +39,70 @@ def pick_device() -> str:
     return "cpu"
 
 
+def resolve_precision(requested: str, device: str) -> str:
+    """``auto`` becomes bf16 on a CUDA card that has it, fp16 on one that doesn't (a T4),
+    and fp32 on CPU and MPS; an explicit choice is kept."""
+    if requested != "auto":
+        return requested
+    if device == "cuda":
+        import torch
+
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "fp32"
+
+
+def cpu_threads(requested: int | None) -> int:
+    """Threads for torch on a CPU: the cores this process may use, unless told otherwise."""
+    if requested:
+        return requested
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 def load_model(model_dir: Path, cfg: TrainConfig, device: str):
-    """Base model in float32 with fresh LoRA layers on ``cfg.target_modules``."""
+    """Base model with fresh LoRA layers on ``cfg.target_modules``.
+
+    The base is float32 on CPU and MPS; on CUDA it is held in the run's half precision
+    (PEFT keeps the LoRA weights themselves in float32 and autocast does the rest).
+    """
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(cfg.seed)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    model.config.use_cache = False
+    precision = resolve_precision(cfg.precision, device)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32) \
+        if device == "cuda" else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
+    model.config.use_cache = False  # a training step never reuses a KV cache
     lora = LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.alpha, lora_dropout=cfg.lora_dropout,
                       target_modules=list(cfg.target_modules), task_type="CAUSAL_LM")
-    model = get_peft_model(model, lora)
+    try:
+        model = get_peft_model(model, lora)
+    except ValueError as exc:  # peft: "Target modules {...} not found in the base model"
+        raise ConfigError(f"LoRA target modules {list(cfg.target_modules)} do not fit this "
+                          f"model ({exc})", fix="set target_modules to linear layer names "
+                          "of the base model, e.g. q_proj, v_proj") from exc
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()
         model.enable_input_require_grads()
     return model.to(device)
 
 
+def autocast(device: str, precision: str):
+    """Mixed-precision context for the forward pass (a no-op in fp32)."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    import torch
+
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=device, dtype=dtype)
+
+
 def eval_loss(model, items: list[TokenizedExample], batch_size: int, pad_id: int,
-              device: str) -> float:
+              device: str, precision: str = "fp32") -> float:
     """Token-weighted mean loss over ``items`` without gradients."""
     import torch
 
@@ -68,10 +110,11 @@ def eval_loss(model, items: list[TokenizedExample], batch_size: int, pad_id: int
 
     model.eval()
     total, count = 0.0, 0
-    with torch.no_grad():
+    with torch.no_grad(), autocast(device, precision):
         ordered = sorted(items, key=lambda e: len(e.input_ids))
         for i in range(0, len(ordered), batch_size):
-            ids, mask, labels = (t.to(device) for t in collate(ordered[i:i + batch_size], pad_id))
+            batch = ordered[i:i + batch_size]
+            ids, mask, labels = (t.to(device) for t in collate(batch, pad_id))
             loss, n = causal_lm_loss(model, ids, mask, labels)
             total += float(loss) * n
             count += n
@@ -87,56 +130,122 @@ def total_steps(cfg: TrainConfig, n_train: int) -> int:
     return max(1, math.ceil(per_epoch * cfg.epochs / cfg.grad_accum))
 
 
-def run(model, train_items: list[TokenizedExample], eval_items: list[TokenizedExample],
-        cfg: TrainConfig, pad_id: int, device: str,
-        on_step: Callable[[dict], None] | None = None) -> History:
-    """Train ``model`` in place; return the loss history."""
+def make_optimizer(model, cfg: TrainConfig, steps: int):
+    """AdamW on the LoRA weights with linear warmup, then linear decay to 0."""
     import torch
 
-    from .loss import causal_lm_loss
-
-    if device == "cpu":
-        torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps = total_steps(cfg, len(train_items))
     warmup = max(1, int(steps * cfg.warmup_ratio))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup))))
-    rng = random.Random(cfg.seed)
-    history = History()
-    queue: list[list[int]] = []
-    start = time.perf_counter()
-    model.train()
-    for step in range(1, steps + 1):
-        step_loss, step_tokens, seq_tokens = 0.0, 0, 0
-        micro = []
-        for _ in range(cfg.grad_accum):
-            if not queue:
-                queue = length_grouped_batches(train_items, cfg.batch_size, rng)
-            micro.append([train_items[i] for i in queue.pop()])
-        n_all = sum(e.n_answer for b in micro for e in b)
-        for batch in micro:
-            ids, mask, labels = (t.to(device) for t in collate(batch, pad_id))
+    return params, opt, sched
+
+
+def _micro_batches(loop: LoopState, items: list[TokenizedExample],
+                   cfg: TrainConfig) -> list[list[TokenizedExample]]:
+    """The next ``grad_accum`` batches, starting a freshly shuffled epoch when one runs out."""
+    micro = []
+    for _ in range(cfg.grad_accum):
+        if not loop.queue:
+            loop.queue = length_grouped_batches(items, cfg.batch_size, loop.rng)
+        micro.append([items[i] for i in loop.queue.pop()])
+    return micro
+
+
+def _train_step(model, micro, pad_id: int, device: str, precision: str,
+                scaler) -> tuple[float, int, int]:
+    """Forward and backward over the micro-batches; returns (mean loss, labels, tokens).
+
+    Each micro-batch's loss is weighted by its share of the step's labelled tokens, so the
+    gradient is that of the mean over every answer token in the step.
+    """
+    from .loss import causal_lm_loss
+
+    n_all = sum(e.n_answer for b in micro for e in b)
+    step_loss, labelled, tokens = 0.0, 0, 0
+    for batch in micro:
+        ids, mask, labels = (t.to(device) for t in collate(batch, pad_id))
+        with autocast(device, precision):
             loss, n = causal_lm_loss(model, ids, mask, labels)
-            (loss * n / max(n_all, 1)).backward()
-            step_loss += loss.item() * n
-            step_tokens += n
-            seq_tokens += int(mask.sum())
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        scaled = loss * n / max(n_all, 1)
+        (scaler.scale(scaled) if scaler is not None else scaled).backward()
+        step_loss += loss.item() * n
+        labelled += n
+        tokens += int(mask.sum())
+    return step_loss / max(labelled, 1), labelled, tokens
+
+
+def _apply_update(params, opt, sched, scaler) -> None:
+    import torch
+
+    if scaler is not None:
+        scaler.unscale_(opt)
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    if scaler is not None:
+        scaler.step(opt)
+        scaler.update()
+    else:
         opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
-        history.answer_tokens += step_tokens
-        history.total_tokens += seq_tokens
-        record = {"step": step, "loss": step_loss / max(step_tokens, 1),
-                  "lr": sched.get_last_lr()[0], "tokens": seq_tokens,
-                  "elapsed": time.perf_counter() - start, "steps": steps}
-        if eval_items and (step % cfg.eval_every == 0 or step == steps or step == 1):
-            record["eval_loss"] = eval_loss(model, eval_items, cfg.batch_size, pad_id, device)
-            history.eval.append({"step": step, "loss": record["eval_loss"]})
+    sched.step()
+    opt.zero_grad(set_to_none=True)
+
+
+def run(model, train_items: list[TokenizedExample], eval_items: list[TokenizedExample],
+        cfg: TrainConfig, pad_id: int, device: str,
+        on_step: Callable[[dict], None] | None = None, *, output: Path | None = None,
+        resume: bool = False, fingerprint: dict | None = None) -> History:
+    """Train ``model`` in place and return the loss history.
+
+    Args:
+        output: the adapter folder; checkpoints go to ``output/.checkpoint`` every
+            ``cfg.save_every`` steps (none when ``output`` is None).
+        resume: continue from that checkpoint (the caller has checked it matches).
+        fingerprint: stored in each checkpoint to recognise the run on ``--resume``.
+    """
+    import torch
+
+    if device == "cpu":
+        torch.set_num_threads(cpu_threads(cfg.threads))
+    precision = resolve_precision(cfg.precision, device)
+    scaler = torch.amp.GradScaler(device) if precision == "fp16" and device == "cuda" else None
+    steps = total_steps(cfg, len(train_items))
+    params, opt, sched = make_optimizer(model, cfg, steps)
+    loop = LoopState(0, [], random.Random(cfg.seed), History(steps=steps))
+    if resume and output is not None and checkpoint.find(output) is not None:
+        loop = checkpoint.restore_peft(output, model, opt, sched, scaler)
+        loop.history.resumed_at.append(loop.step)
+    start_step, start, seconds_before = loop.step, time.perf_counter(), loop.history.seconds
+    history = loop.history
+    model.train()
+    for step in range(start_step + 1, steps + 1):
+        micro = _micro_batches(loop, train_items, cfg)
+        loss, labelled, tokens = _train_step(model, micro, pad_id, device, precision, scaler)
+        _apply_update(params, opt, sched, scaler)
+        loop.step = step
+        history.answer_tokens += labelled
+        history.total_tokens += tokens
+        history.seconds = seconds_before + time.perf_counter() - start
+        record = step_record(step, steps, loss, sched.get_last_lr()[0], tokens,
+                             time.perf_counter() - start, start_step)
         history.train.append({k: record[k] for k in ("step", "loss", "lr", "tokens")})
+        if eval_items and (step % cfg.eval_every == 0 or step == steps or step == 1):
+            record["eval_loss"] = eval_loss(model, eval_items, cfg.batch_size, pad_id, device,
+                                            precision)
+            history.eval.append({"step": step, "loss": record["eval_loss"]})
+        if output is not None and cfg.save_every and step % cfg.save_every == 0 and \
+                step < steps:
+            checkpoint.save_peft(output, model, opt, sched, scaler, loop, fingerprint or {})
         if on_step:
             on_step(record)
-    history.seconds = time.perf_counter() - start
+    history.seconds = seconds_before + time.perf_counter() - start
+    history.peak_memory_mb = max(history.peak_memory_mb, _peak_memory_mb(device))
     return history
+
+
+def _peak_memory_mb(device: str) -> float:
+    import torch
+
+    if device == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    return peak_rss_mb()

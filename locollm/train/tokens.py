@@ -1,7 +1,8 @@
 """Turn examples into token ids with a loss mask, and group them into padded batches.
 
 The prompt comes from :func:`locollm.prompt.format_prompt` (the same function eval and serving
-use); the loss covers only the answer and the end-of-sequence token.
+use); the loss covers only the answer and what ends it: the end-of-sequence token for the plain
+format, the end-of-turn marker for a chat template.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 
 from ..data import Example
 from ..errors import DataError, Problem
-from ..prompt import format_completion, format_prompt
+from ..prompt import PromptFormat, format_completion, format_prompt
 
 IGNORE = -100
 
@@ -31,16 +32,19 @@ class TokenizedExample:
 
 
 def tokenize_examples(examples: list[Example], tokenizer, max_seq_len: int,
-                      source: str = "dataset") -> list[TokenizedExample]:
+                      source: str = "dataset",
+                      fmt: PromptFormat | None = None) -> list[TokenizedExample]:
     """Tokenize all examples; every one longer than ``max_seq_len`` is reported at once."""
-    prompts = [format_prompt(e.instruction, e.input) for e in examples]
-    answers = [format_completion(e.output) for e in examples]
+    fmt = fmt or PromptFormat()
+    prompts = [format_prompt(e.instruction, e.input, fmt) for e in examples]
+    answers = [format_completion(e.output, fmt) for e in examples]
     prompt_ids = tokenizer(prompts, add_special_tokens=True)["input_ids"]
     answer_ids = tokenizer(answers, add_special_tokens=False)["input_ids"]
-    eos = tokenizer.eos_token_id
+    # A chat answer already ends with the template's end-of-turn marker.
+    tail = [] if fmt.chat and fmt.chat.end else [tokenizer.eos_token_id]
     out, too_long = [], []
     for example, p, a in zip(examples, prompt_ids, answer_ids, strict=True):
-        ids = list(p) + list(a) + [eos]
+        ids = list(p) + list(a) + tail
         if len(ids) > max_seq_len:
             too_long.append(Problem(f"example is {len(ids)} tokens, over max_seq_len "
                                     f"{max_seq_len}", source, example.line,

@@ -1,0 +1,532 @@
+"""``adapters/registry.yaml``: the catalogue of shipped adapters, in the guide's Phase 5 format.
+
+One entry per domain (``version``, ``base_model``, ``quantization``, ``lora_rank``, ``created``,
+``authors``, ``benchmark_score``, ``base_model_score``, ``improvement``, ``description``,
+``tags``, ``size_mb``, ``router_keywords``). This module loads and validates the file (every
+problem collected, with its line and a fix), writes one entry from an adapter folder's metadata
+and eval results without disturbing the rest of the file (comments included), and checks a
+folder against the guide's layout. The keyword router reads ``router_keywords`` from here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .adapter import METADATA, load_meta, lora_gguf_path
+from .errors import AdapterError, ConfigError, LocollmError, Problem
+from .paths import atomic_write
+from .scaffold import SLUG
+
+ADAPTERS_ROOT = Path("adapters")
+REGISTRY_NAME = "registry.yaml"
+
+HEADER = """\
+# LocoLLM adapter registry: one entry per shipped adapter (adapter development guide, Phase 5).
+#
+# Write or refresh an entry from its folder (metadata + eval results):
+#   locollm adapters register DOMAIN --author "Team, ISYS6020" --description "..." \\
+#       --keyword word --keyword "two words"
+# Check every folder against the guide's layout and this file:
+#   locollm adapters validate
+#
+# Keys of an entry:
+#   version           "MAJOR.MINOR.PATCH" of the adapter (quote it)
+#   base_model        the base it was trained on and runs on (from locollm.json)
+#   quantization      the served base GGUF's quantization, e.g. Q4_K_M
+#   lora_rank         LoRA rank r
+#   created           when it was made, e.g. "2026-S2" or "2026-03-01"
+#   authors           team and course, e.g. ["Team Name, ISYS6020"]
+#   benchmark_score   adapter score on eval/benchmark.jsonl (0..1, eval/results.json)
+#   base_model_score  base model score on the same benchmark (eval/base_results.json)
+#   improvement       relative gain, "+75.6%" for 0.72 vs 0.41 ("+N.N pts" when the base is 0)
+#   description       one line on what the adapter does
+#   tags              search keywords
+#   size_mb           size of adapter_model.safetensors in MB
+#   router_keywords   words that make `loco route` / model "auto" pick this adapter
+#                     (whole words, case-insensitive)
+"""
+
+# What the guide's layout requires, and how each file comes about.
+LAYOUT: tuple[tuple[str, str], ...] = (
+    ("adapter_config.json", "train it: locollm train --domain {d}"),
+    ("adapter_model.safetensors", "train it: locollm train --domain {d}"),
+    ("training/dataset.jsonl", "put the full training set there"),
+    ("training/train_config.yaml", "train it: locollm train --domain {d} (writes it)"),
+    ("training/TRAINING_LOG.md", "document the data, runs and iterations there"),
+    ("eval/benchmark.jsonl", "write 50+ held-out test cases there"),
+    ("eval/results.json", "run: locollm eval --adapter {d}"),
+    ("eval/base_results.json", "run: locollm eval --adapter {d}"),
+    ("eval/ood_results.json", "put an out-of-domain set in eval/ood.jsonl, then run: "
+     "locollm eval --adapter {d}"),
+)
+
+_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
+_IMPROVEMENT = re.compile(r"^[+-]\d+(?:\.\d+)?(%| pts)$")
+
+
+@dataclass
+class RegistryEntry:
+    """One adapter's entry, the guide's keys in the guide's order."""
+
+    version: str = "1.0.0"
+    base_model: str = ""
+    quantization: str = ""
+    lora_rank: int = 0
+    created: str = ""
+    authors: list[str] = field(default_factory=list)
+    benchmark_score: float = 0.0
+    base_model_score: float = 0.0
+    improvement: str = ""
+    description: str = ""
+    tags: list[str] = field(default_factory=list)
+    size_mb: float = 0.0
+    router_keywords: list[str] = field(default_factory=list)
+
+
+FIELDS = tuple(f.name for f in fields(RegistryEntry))
+
+
+@dataclass
+class Registry:
+    """A loaded registry: entries by domain, and the line each entry starts on."""
+
+    path: Path
+    entries: dict[str, RegistryEntry]
+    lines: dict[str, int] = field(default_factory=dict)
+
+
+def registry_path(root: str | Path = ADAPTERS_ROOT) -> Path:
+    """Where the registry of an adapters folder lives."""
+    return Path(root) / REGISTRY_NAME
+
+
+def improvement(score: float, base_score: float) -> str:
+    """The guide's improvement string: relative gain, or points when the base scored 0."""
+    if base_score > 0:
+        return f"{(score - base_score) / base_score * 100:+.1f}%"
+    return f"{(score - base_score) * 100:+.1f} pts"
+
+
+# ------------------------------------------------------------------------------ validation
+def _is_str_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _field_problem(key: str, value: Any) -> tuple[str, str] | None:
+    """What is wrong with one field's value, and the fix; None when it is fine."""
+    if key == "version":
+        if not (isinstance(value, str) and _VERSION.match(value)):
+            return f"version {value!r} is not MAJOR.MINOR.PATCH", 'quote it: version: "1.0.0"'
+    elif key in ("base_model", "quantization", "created", "description"):
+        if not (isinstance(value, str) and value.strip()):
+            return f"{key} must be a non-empty string", f'set {key}: "..."'
+    elif key == "lora_rank":
+        if not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
+            return f"lora_rank {value!r} must be a positive integer", "use the rank in locollm.json"
+    elif key in ("benchmark_score", "base_model_score"):
+        if not (_is_number(value) and 0 <= value <= 1):
+            return f"{key} {value!r} must be a number from 0 to 1", "run: locollm adapters register"
+    elif key == "size_mb":
+        if not (_is_number(value) and value >= 0):
+            return f"size_mb {value!r} must be a number >= 0", "run: locollm adapters register"
+    elif key == "improvement":
+        if not (isinstance(value, str) and _IMPROVEMENT.match(value)):
+            return f"improvement {value!r} is not like \"+75.6%\"", "run: locollm adapters register"
+    elif key in ("authors", "router_keywords") and not (_is_str_list(value) and value):
+        return f"{key} must be a non-empty list of strings", f'set {key}: ["...", "..."]'
+    elif key == "tags" and not _is_str_list(value):
+        return "tags must be a list of strings", 'set tags: ["...", "..."]'
+    return None
+
+
+def _entry_problems(domain: str, data: Any, path: Path, line: int,
+                    lines: dict[str, int]) -> list[Problem]:
+    """Every problem of one entry; ``lines`` gives the line of each of its keys."""
+    if not SLUG.match(domain):  # the names `locollm adapters new` accepts
+        return [Problem(f"domain {domain!r} is not a lowercase slug like 'legal-qa'",
+                        path, line, "rename the entry and its folder")]
+    if not isinstance(data, dict):
+        return [Problem(f"entry {domain!r} must be a mapping of the guide's keys", path, line,
+                        f"keys: {', '.join(FIELDS)}")]
+    problems = []
+    missing = [k for k in FIELDS if k not in data]
+    if missing:
+        problems.append(Problem(f"entry {domain!r} lacks {', '.join(missing)}", path, line,
+                                f"run: locollm adapters register {domain}"))
+    for key, value in data.items():
+        where = lines.get(str(key), line)
+        if key not in FIELDS:
+            problems.append(Problem(f"unknown key {key!r} in {domain!r}", path, where,
+                                    f"valid keys: {', '.join(FIELDS)}"))
+            continue
+        found = _field_problem(key, value)
+        if found:
+            problems.append(Problem(f"{domain}: {found[0]}", path, where, found[1]))
+    if not problems:
+        stated, expected = data["improvement"], improvement(data["benchmark_score"],
+                                                            data["base_model_score"])
+        if _improvement_value(stated) is None or abs(
+                _improvement_value(stated) - _improvement_value(expected)) > 0.15:
+            problems.append(Problem(f"{domain}: improvement {stated!r} does not match the "
+                                    f"scores (expected {expected!r})", path,
+                                    lines.get("improvement", line), f'set improvement: '
+                                    f'"{expected}"'))
+    return problems
+
+
+def _improvement_value(text: str) -> float | None:
+    match = _IMPROVEMENT.match(text)
+    return float(text[: match.start(1)]) if match else None
+
+
+def _parse(text: str, path: Path) -> tuple[yaml.MappingNode | None, yaml.SafeLoader]:
+    """The top node of the registry (None when empty), and the loader to construct values."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ConfigError(f"invalid YAML: {getattr(exc, 'problem', None) or exc}", file=path,
+                          line=mark.line + 1 if mark else None,
+                          fix="check the indentation and quoting near that line") from exc
+    if node is not None and not isinstance(node, yaml.MappingNode):
+        raise ConfigError("the registry must map each domain to its entry", file=path,
+                          line=node.start_mark.line + 1, fix="start each entry with `domain:`")
+    return node, loader
+
+
+def validate_registry(path: str | Path) -> tuple[Registry, dict[str | None, list[Problem]]]:
+    """Read a registry and collect every problem, keyed by domain (None: the whole file).
+
+    Valid entries are returned even when others are broken. A missing file is an empty
+    registry.
+    """
+    path = Path(path)
+    registry = Registry(path, {})
+    if not path.exists():
+        return registry, {}
+    try:
+        node, loader = _parse(path.read_text(encoding="utf-8"), path)
+    except ConfigError as exc:
+        return registry, {None: [exc.problem]}
+    problems: dict[str | None, list[Problem]] = {}
+    for key_node, value_node in node.value if node is not None else []:
+        domain = str(loader.construct_object(key_node, deep=True))
+        line = key_node.start_mark.line + 1
+        if domain in registry.lines:
+            problems.setdefault(domain, []).append(Problem(
+                f"{domain!r} is listed twice (first on line {registry.lines[domain]})", path,
+                line, "keep one entry per domain"))
+            continue
+        registry.lines[domain] = line
+        data = loader.construct_object(value_node, deep=True)
+        key_lines = ({str(k.value): k.start_mark.line + 1 for k, _ in value_node.value}
+                     if isinstance(value_node, yaml.MappingNode) else {})
+        found = _entry_problems(domain, data, path, line, key_lines)
+        if found:
+            problems.setdefault(domain, []).extend(found)
+        else:
+            registry.entries[domain] = RegistryEntry(**data)
+    return registry, problems
+
+
+def load_registry(path: str | Path | None = None) -> Registry:
+    """Load and validate a registry (default ``adapters/registry.yaml``; missing means empty).
+
+    Raises:
+        ConfigError: with every problem found, each with its line and a fix.
+    """
+    path = Path(path) if path else registry_path()
+    registry, problems = validate_registry(path)
+    flat = [p for group in problems.values() for p in group]
+    if flat:
+        raise ConfigError(f"{len(flat)} problem(s) in the adapter registry", file=path,
+                          fix="correct them, then run `locollm adapters validate`",
+                          problems=flat)
+    return registry
+
+
+# ---------------------------------------------------------------------------------- writing
+def render_entry(domain: str, entry: RegistryEntry) -> str:
+    """An entry as YAML in the guide's style (quoted strings, flow lists), keys in order."""
+    lines = [f"{domain}:"]
+    for key, value in asdict(entry).items():
+        lines.append(f"  {key}: {json.dumps(value, ensure_ascii=False)}")
+    return "\n".join(lines) + "\n"
+
+
+def _entry_span(lines: list[str], key_node: yaml.Node, value_node: yaml.Node) -> tuple[int, int]:
+    """0-based [start, end) lines of one entry; comments and blanks after it stay outside."""
+    start = key_node.start_mark.line
+    mark = value_node.end_mark
+    end = mark.line + (1 if mark.column > 0 else 0)
+    while end > start + 1 and (not lines[end - 1].strip() or
+                               lines[end - 1].lstrip().startswith("#")):
+        end -= 1
+    return start, end
+
+
+def write_entry(path: str | Path, domain: str, entry: RegistryEntry) -> Path:
+    """Add or replace ``domain``'s entry; every other line of the file stays as it was.
+
+    The new text is parsed back and checked before it atomically replaces the file.
+    """
+    path = Path(path)
+    text = path.read_text(encoding="utf-8") if path.exists() else HEADER
+    node, loader = _parse(text, path)
+    lines = text.splitlines(keepends=True)
+    block = render_entry(domain, entry).splitlines(keepends=True)
+    span = next((_entry_span(lines, k, v) for k, v in (node.value if node else [])
+                 if str(loader.construct_object(k, deep=True)) == domain), None)
+    if span:
+        lines[span[0]:span[1]] = block
+    else:
+        if lines and not lines[-1].endswith("\n"):
+            lines[-1] += "\n"
+        if lines and lines[-1].strip():
+            lines.append("\n")
+        lines += block
+    new_text = "".join(lines)
+    check = yaml.safe_load(new_text)
+    if not isinstance(check, dict) or check.get(domain) != asdict(entry):
+        raise ConfigError(f"could not place the entry for {domain!r} in the registry",
+                          file=path, fix="fix the file's layout by hand; nothing was written")
+    return atomic_write(path, new_text)
+
+
+# ----------------------------------------------------------------------- from an adapter folder
+def read_score(path: Path, domain: str) -> float:
+    """The ``score`` of an eval result JSON (``locollm eval`` writes these); for
+    ``ood_results.json``, the adapter's score."""
+    fix = f"run: locollm eval --adapter {domain}"
+    if not path.exists():
+        raise AdapterError("eval result missing", file=path, fix=fix)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data = data["adapter"] if "adapter" in data and "score" not in data else data
+        score = data["score"] if "score" in data else data["correct"] / data["total"]
+    except (ValueError, KeyError, TypeError, ZeroDivisionError) as exc:
+        raise AdapterError(f"unreadable eval result ({exc})", file=path, fix=fix) from exc
+    if not _is_number(score) or not 0 <= score <= 1:
+        raise AdapterError(f"score {score!r} is not between 0 and 1", file=path, fix=fix)
+    return float(score)
+
+
+def gguf_quantization(path: str | Path) -> str:
+    """The quantization of a GGUF (``Q4_K_M``…), read from ``general.file_type`` in its header."""
+    import gguf
+
+    from .gguf.header import read_keys
+
+    file_type = read_keys(path, {"general.file_type"}).get("general.file_type")
+    if file_type is None:
+        return "unknown"
+    return gguf.LlamaFileType(file_type).name.removeprefix("MOSTLY_").removeprefix("ALL_")
+
+
+def _size_mb(folder: Path) -> float:
+    for path in (folder / "adapter_model.safetensors", lora_gguf_path(folder)):
+        if path.exists():
+            return round(path.stat().st_size / 1e6, 1)
+    return 0.0
+
+
+def entry_from_folder(folder: str | Path, existing: RegistryEntry | None = None,
+                      **overrides: Any) -> RegistryEntry:
+    """A registry entry from an adapter folder: ``locollm.json`` and ``eval/*results.json``.
+
+    Measured fields (base model, quantization, rank, scores, improvement, size) are always
+    read from the folder. Written fields (version, created, authors, description, tags,
+    router keywords) come from ``overrides``, else ``existing``, else defaults.
+    """
+    from .models import resolve
+
+    folder = Path(folder)
+    meta = load_meta(folder)
+    domain = folder.resolve().name
+    score = read_score(folder / "eval" / "results.json", domain)
+    base_score = read_score(folder / "eval" / "base_results.json", domain)
+    entry = existing or RegistryEntry(
+        created=(meta.created or dt.date.today().isoformat())[:10], tags=[domain],
+        router_keywords=[domain])
+    try:
+        base = resolve(meta.base_model)
+        quant = gguf_quantization(base.gguf) if base.gguf else "F32"
+    except LocollmError:  # base not available here (offline hub id): keep what was written
+        quant = entry.quantization or "unknown"
+    values = asdict(entry) | {k: v for k, v in overrides.items() if v not in (None, [], ())}
+    values.update(base_model=meta.base_model, quantization=quant, lora_rank=meta.lora_rank,
+                  benchmark_score=round(score, 4), base_model_score=round(base_score, 4),
+                  improvement=improvement(round(score, 4), round(base_score, 4)),
+                  size_mb=_size_mb(folder))
+    for key in ("authors", "tags", "router_keywords"):
+        values[key] = list(values[key])
+    return RegistryEntry(**values)
+
+
+@dataclass
+class Registration:
+    """What `locollm adapters register` wrote, and what the entry still lacks."""
+
+    domain: str
+    entry: RegistryEntry
+    path: Path
+    problems: list[Problem]
+
+
+def register(adapter: str | Path, registry: str | Path | None = None,
+             adapters_root: str | Path = ADAPTERS_ROOT, **overrides: Any) -> Registration:
+    """Write or refresh the registry entry of an adapter folder (or a domain under adapters/).
+
+    Args:
+        adapter: folder or domain name.
+        registry: registry file (default ``<adapters_root>/registry.yaml``).
+        adapters_root: where domain names are looked up.
+        **overrides: written fields to set: version, created, authors, description, tags,
+            router_keywords.
+    """
+    from .adapter import resolve_adapter
+
+    folder = resolve_adapter(adapter, adapters_root)
+    domain = folder.resolve().name
+    path = Path(registry) if registry else registry_path(adapters_root)
+    current, _ = validate_registry(path)
+    entry = entry_from_folder(folder, current.entries.get(domain), **overrides)
+    write_entry(path, domain, entry)
+    _, problems = validate_registry(path)
+    return Registration(domain, entry, path, problems.get(domain, []))
+
+
+# ----------------------------------------------------------------------------- folder layout
+def trained_adapters(root: str | Path = ADAPTERS_ROOT) -> dict[str, Path]:
+    """Adapter folders under ``root`` that hold trained metadata, by domain."""
+    root = Path(root)
+    if not root.is_dir():
+        return {}
+    return {p.name: p for p in sorted(root.iterdir())
+            if p.is_dir() and not p.name.startswith(".") and (p / METADATA).exists()}
+
+
+def _consistency(domain: str, folder: Path, entry: RegistryEntry, path: Path,
+                 line: int | None) -> list[Problem]:
+    """Does the entry still describe the folder (rank, base, scores)?"""
+    fix = f"run: locollm adapters register {domain}"
+    try:
+        meta = load_meta(folder)
+        score = read_score(folder / "eval" / "results.json", domain)
+        base_score = read_score(folder / "eval" / "base_results.json", domain)
+    except LocollmError:
+        return []  # reported by the layout check
+    stale = []
+    if entry.lora_rank != meta.lora_rank:
+        stale.append(f"lora_rank {entry.lora_rank} (folder: {meta.lora_rank})")
+    if entry.base_model != meta.base_model:
+        stale.append(f"base_model {entry.base_model!r} (folder: {meta.base_model!r})")
+    if abs(entry.benchmark_score - score) > 0.005:
+        stale.append(f"benchmark_score {entry.benchmark_score} (eval: {score:.4f})")
+    if abs(entry.base_model_score - base_score) > 0.005:
+        stale.append(f"base_model_score {entry.base_model_score} (eval: {base_score:.4f})")
+    return [Problem(f"{domain}: entry is stale: {s}", path, line, fix) for s in stale]
+
+
+def check_folder(domain: str, folder: Path, registry: Registry,
+                 registry_problems: list[Problem], registry_readable: bool = True
+                 ) -> list[Problem]:
+    """Every way ``folder`` falls short of the guide's layout and its registry entry."""
+    if not folder.is_dir():
+        return [Problem(f"{domain}: listed in the registry but the folder is missing", folder,
+                        fix=f"add adapters/{domain}/ or remove the entry")]
+    problems = [Problem("missing", folder / rel, fix=fix.format(d=domain))
+                for rel, fix in LAYOUT if not (folder / rel).exists()]
+    if not (folder / METADATA).exists():
+        problems.append(Problem("missing: the adapter's metadata", folder / METADATA,
+                                fix=f"train it: locollm train --domain {domain}"))
+    for name in ("results.json", "base_results.json", "ood_results.json"):
+        if (folder / "eval" / name).exists():
+            try:
+                read_score(folder / "eval" / name, domain)
+            except AdapterError as exc:
+                problems.append(exc.problem)
+    entry = registry.entries.get(domain)
+    if entry is None and not registry_problems and registry_readable:
+        problems.append(Problem(f"{domain}: no entry in the registry", registry.path,
+                                fix=f"run: locollm adapters register {domain}"))
+    problems += registry_problems
+    if entry is not None:
+        problems += _consistency(domain, folder, entry, registry.path,
+                                 registry.lines.get(domain))
+    return problems
+
+
+def _shared_keywords(registry: Registry) -> dict[str, list[Problem]]:
+    """Router keywords claimed by more than one adapter (the router cannot use them)."""
+    owners: dict[str, list[str]] = {}
+    for domain, entry in registry.entries.items():
+        for word in {w.lower() for w in entry.router_keywords}:
+            owners.setdefault(word, []).append(domain)
+    found: dict[str, list[Problem]] = {}
+    for word, domains in sorted(owners.items()):
+        for domain in domains if len(domains) > 1 else []:
+            others = ", ".join(d for d in domains if d != domain)
+            found.setdefault(domain, []).append(Problem(
+                f"{domain}: router keyword {word!r} is also claimed by {others}",
+                registry.path, registry.lines.get(domain),
+                "give each adapter keywords of its own"))
+    return found
+
+
+@dataclass
+class ValidationReport:
+    """Problems of the registry file and of each adapter checked."""
+
+    registry: Path
+    file_problems: list[Problem]
+    adapters: dict[str, list[Problem]]
+
+    @property
+    def ok(self) -> bool:
+        """No problem anywhere."""
+        return not self.file_problems and not any(self.adapters.values())
+
+
+def validate(domains: list[str] | None = None, registry: str | Path | None = None,
+             adapters_root: str | Path = ADAPTERS_ROOT) -> ValidationReport:
+    """Check adapter folders against the guide's layout and the registry.
+
+    Args:
+        domains: domains to check; default every folder under ``adapters_root`` and every
+            registry entry.
+        registry: registry file (default ``<adapters_root>/registry.yaml``).
+        adapters_root: folder holding one folder per domain.
+    """
+    root = Path(adapters_root)
+    path = Path(registry) if registry else registry_path(root)
+    reg, problems = validate_registry(path)
+    file_problems = problems.pop(None, [])
+    if not path.exists():
+        file_problems.append(Problem("registry file missing", path,
+                                     fix="run: locollm adapters register DOMAIN"))
+    for domain, found in _shared_keywords(reg).items():
+        problems.setdefault(domain, []).extend(found)
+    if not domains:
+        folders = {p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+                   } if root.is_dir() else set()
+        domains = sorted(folders | set(reg.lines))
+    readable = path.exists() and not file_problems
+    report = {}
+    for name in domains:
+        folder = Path(name) if "/" in name else root / name  # a folder path or a domain
+        domain = folder.resolve().name
+        report[domain] = check_folder(domain, folder, reg, problems.get(domain, []), readable)
+    return ValidationReport(path, file_problems, report)

@@ -1,0 +1,194 @@
+"""The unsloth backend's code path, with only Unsloth itself faked.
+
+There is no GPU here, so a fake ``unsloth`` module goes into ``sys.modules``: it loads the
+tiny model with transformers, adds LoRA with PEFT and masks prompts the way
+``train_on_responses_only`` does, recording how it was called. Everything else is real: trl's
+SFTTrainer trains, the Trainer writes and resumes checkpoints, and locollm writes the adapter.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import json
+import subprocess
+import sys
+import types
+
+import pytest
+from conftest import write_jsonl
+
+from locollm.config import TrainConfig
+from locollm.errors import ConfigError
+from locollm.prompt import PromptFormat
+from locollm.train import checkpoint
+from locollm.train.api import choose_backend, train
+from locollm.train.unsloth_backend import training_texts
+
+
+def _module(name: str) -> types.ModuleType:
+    module = types.ModuleType(name)
+    module.__spec__ = importlib.machinery.ModuleSpec(name, None)
+    return module
+
+
+def _mask_answers(trainer, response_part: str):
+    """What Unsloth's train_on_responses_only does: labels only after the response marker."""
+    from transformers import DataCollatorForSeq2Seq
+
+    tokenizer = trainer.processing_class
+    marker = tokenizer(response_part, add_special_tokens=False).input_ids
+
+    def mask(batch):
+        out = []
+        for ids in batch["input_ids"]:
+            start = next(j + len(marker) for j in range(len(ids))
+                         if ids[j:j + len(marker)] == marker)
+            out.append([-100] * start + ids[start:])
+        return {"labels": out}
+
+    trainer.train_dataset = trainer.train_dataset.map(mask, batched=True)
+    if trainer.eval_dataset is not None:
+        trainer.eval_dataset = trainer.eval_dataset.map(mask, batched=True)
+    trainer.data_collator = DataCollatorForSeq2Seq(tokenizer=tokenizer)
+    return trainer
+
+
+@pytest.fixture
+def fake_unsloth(monkeypatch):
+    """A stand-in ``unsloth`` package; returns the dict of calls it received."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    calls: dict = {}
+
+    class FastLanguageModel:
+        @staticmethod
+        def from_pretrained(model_name, **kwargs):
+            calls["from_pretrained"] = {"model_name": model_name, **kwargs}
+            return (AutoModelForCausalLM.from_pretrained(model_name),
+                    AutoTokenizer.from_pretrained(model_name))
+
+        @staticmethod
+        def get_peft_model(model, r, target_modules, lora_alpha, lora_dropout, bias,
+                           **kwargs):
+            calls["get_peft_model"] = {"r": r, "lora_alpha": lora_alpha, **kwargs}
+            return get_peft_model(model, LoraConfig(
+                r=r, lora_alpha=lora_alpha, lora_dropout=lora_dropout, bias=bias,
+                target_modules=target_modules, task_type="CAUSAL_LM"))
+
+    def train_on_responses_only(trainer, instruction_part=None, response_part=None):
+        calls["train_on_responses_only"] = {"instruction_part": instruction_part,
+                                            "response_part": response_part}
+        return _mask_answers(trainer, response_part)
+
+    unsloth = _module("unsloth")
+    unsloth.FastLanguageModel = FastLanguageModel
+    templates = _module("unsloth.chat_templates")
+    templates.train_on_responses_only = train_on_responses_only
+    unsloth.chat_templates = templates
+    monkeypatch.setitem(sys.modules, "unsloth", unsloth)
+    monkeypatch.setitem(sys.modules, "unsloth.chat_templates", templates)
+    return calls
+
+
+def unsloth_cfg(tiny_model, dataset, output, **overrides) -> TrainConfig:
+    values = dict(base_model=str(tiny_model), dataset=str(dataset), output=str(output),
+                  backend="unsloth", precision="fp32", lora_rank=4, max_steps=6, batch_size=4,
+                  lr=3e-3, eval_every=3, save_every=0, eval_fraction=0.1, max_seq_len=128)
+    return TrainConfig(**(values | overrides))
+
+
+def test_unsloth_path_follows_the_documented_recipe(fake_unsloth, tiny_model, tmp_path,
+                                                    math_rows):
+    data = write_jsonl(tmp_path / "data.jsonl", math_rows)
+    records = []
+    result = train(unsloth_cfg(tiny_model, data, tmp_path / "adapter"), on_step=records.append)
+    loaded = fake_unsloth["from_pretrained"]
+    assert loaded["load_in_4bit"] is True and loaded["max_seq_length"] == 128
+    peft = fake_unsloth["get_peft_model"]
+    assert peft["use_gradient_checkpointing"] == "unsloth" and peft["random_state"] == 42
+    assert (peft["r"], peft["lora_alpha"]) == (4, 8)
+    assert fake_unsloth["train_on_responses_only"] == {
+        "instruction_part": "### Instruction:\n", "response_part": "### Response:\n"}
+    assert result.backend == "unsloth"
+    assert [r["step"] for r in records] == list(range(1, 7))
+    assert [e["step"] for e in result.history.eval] == [3, 6]
+    assert result.history.train[-1]["loss"] < result.history.train[0]["loss"]
+
+
+def test_both_backends_write_the_same_adapter_folder(fake_unsloth, tiny_model, tmp_path,
+                                                     math_rows):
+    data = write_jsonl(tmp_path / "data.jsonl", math_rows)
+    folders = {}
+    for backend in ("unsloth", "peft"):
+        cfg = unsloth_cfg(tiny_model, data, tmp_path / backend, backend=backend, max_steps=2)
+        folders[backend] = train(cfg).output
+    listing = {b: sorted(p.relative_to(f).as_posix() for p in f.rglob("*"))
+               for b, f in folders.items()}
+    assert listing["unsloth"] == listing["peft"]
+    configs = {b: json.loads((f / "adapter_config.json").read_text())
+               for b, f in folders.items()}
+    for key in ("r", "lora_alpha", "target_modules", "peft_type", "task_type"):
+        assert configs["unsloth"][key] == configs["peft"][key], key
+    metas = {b: json.loads((f / "locollm.json").read_text()) for b, f in folders.items()}
+    assert metas["unsloth"]["backend"] == "unsloth"
+    assert metas["unsloth"]["prompt_format"] == metas["peft"]["prompt_format"]
+
+
+def test_unsloth_run_resumes_from_the_trainer_checkpoint(fake_unsloth, tiny_model, tmp_path,
+                                                          math_rows):
+    data = write_jsonl(tmp_path / "data.jsonl", math_rows)
+    cfg = unsloth_cfg(tiny_model, data, tmp_path / "adapter", save_every=3)
+
+    def interrupt(record):
+        if record["step"] == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, on_step=interrupt)
+    state = checkpoint.read_state(cfg.output)
+    assert state["backend"] == "unsloth" and state["step"] == 3
+    assert not (tmp_path / "adapter" / "locollm.json").exists()
+    result = train(cfg, resume=True)
+    assert result.history.resumed_at == [3]
+    assert [t["step"] for t in result.history.train] == list(range(1, 7))
+    assert checkpoint.find(cfg.output) is None
+
+
+def test_training_text_is_the_shared_prompt_format():
+    from locollm.data import Example
+
+    text = training_texts([Example("Add the numbers.", "2 + 3", "5")], PromptFormat(), "<eos>")
+    assert text == ["### Instruction:\nAdd the numbers.\n\n### Input:\n2 + 3\n\n"
+                    "### Response:\n5<eos>"]
+
+
+def test_auto_backend_needs_cuda_and_the_gpu_extra(monkeypatch, fake_unsloth):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert choose_backend(TrainConfig(backend="auto")) == "unsloth"
+    assert choose_backend(TrainConfig(backend="peft")) == "peft"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert choose_backend(TrainConfig(backend="auto")) == "peft"
+
+
+def test_unsloth_backend_without_the_gpu_extra_says_how_to_get_it(monkeypatch):
+    monkeypatch.delitem(sys.modules, "unsloth", raising=False)
+    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None)
+    with pytest.raises(ConfigError) as err:
+        choose_backend(TrainConfig(backend="unsloth"))
+    assert "locollm[gpu]" in err.value.problem.fix
+    assert choose_backend(TrainConfig(backend="auto")) == "peft"
+
+
+def test_cpu_training_never_imports_unsloth(tiny_model, tmp_path, math_rows):
+    data = write_jsonl(tmp_path / "data.jsonl", math_rows)
+    code = ("import sys; from locollm.config import TrainConfig; from locollm.train import train;"
+            f"train(TrainConfig(base_model={str(tiny_model)!r}, dataset={str(data)!r}, "
+            f"output={str(tmp_path / 'out')!r}, max_steps=1, batch_size=4, lora_rank=4)); "
+            "print('unsloth' in sys.modules, 'trl' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split()[-2:] == ["False", "False"]
+    assert (tmp_path / "out" / "locollm.json").exists()
