@@ -78,3 +78,23 @@ def resolve_adapter(name_or_path: str | Path, adapters_root: str | Path = "adapt
 def lora_gguf_path(folder: str | Path) -> Path:
     """Where an adapter folder keeps its LoRA GGUF."""
     return Path(folder) / LORA_GGUF
+
+
+def default_instruction(folder: str | Path) -> str | None:
+    """The instruction most of an adapter's training data used, if one dominates.
+
+    A bare question sent to such an adapter becomes the input of that instruction, which is
+    the shape the adapter was trained on.
+    """
+    from collections import Counter
+
+    from .data import read_jsonl
+
+    dataset = Path(folder) / "training" / "dataset.jsonl"
+    if not dataset.exists():
+        return None
+    counts = Counter(e.instruction for e in read_jsonl(dataset).examples)
+    if not counts:
+        return None
+    top, n = counts.most_common(1)[0]
+    return top if n * 2 > sum(counts.values()) else None

@@ -355,13 +355,6 @@ def build_train_config(domain: str | None, config_file: Path | None, profile: st
     return merge_config(TrainConfig, *layers, sources=sources), choice
 
 
-def print_step(record: dict) -> None:
-    """One progress line for a step record: loss, eval loss, tokens/s and ETA."""
-    from .train.monitor import Progress
-
-    Progress(bar=False, every=1)(record)
-
-
 def _resume_note(output: str, resume: bool) -> str | None:
     """What happens to a checkpoint left by an interrupted run."""
     from .train.checkpoint import read_state
@@ -534,8 +527,6 @@ def query(text, adapter, no_adapter, auto, base_model, instruction, max_tokens, 
         routed = route_text(text)
         adapter = routed.adapter
         click.echo(f"[route: {adapter or 'base'}, {routed.reason()}]", err=True)
-    if adapter and instruction is None:
-        instruction = _default_instruction(adapter)
     result = run_query(text, adapter=None if no_adapter else adapter, base_model=base_model,
                        instruction=instruction, max_tokens=max_tokens, temperature=temperature)
     click.echo(result.answer)
@@ -544,23 +535,6 @@ def query(text, adapter, no_adapter, auto, base_model, instruction, max_tokens, 
                f"{c.latency_s:.2f}s]", err=True)
     if save_log:
         append_log(save_log, result)
-
-
-def _default_instruction(adapter: str) -> str | None:
-    """The instruction most of an adapter's training data used, if one dominates."""
-    from collections import Counter
-
-    from .adapter import resolve_adapter
-    from .data import read_jsonl
-
-    dataset = resolve_adapter(adapter) / "training" / "dataset.jsonl"
-    if not dataset.exists():
-        return None
-    counts = Counter(e.instruction for e in read_jsonl(dataset).examples)
-    if not counts:
-        return None
-    top, n = counts.most_common(1)[0]
-    return top if n * 2 > sum(counts.values()) else None
 
 
 # ------------------------------------------------------------------------------------- eval
@@ -788,8 +762,7 @@ def chat(adapter, auto, base_model, max_tokens, temperature) -> None:
     from .runtime.chat import open_chat
 
     session = open_chat(adapter, auto=auto, base_model=base_model, max_tokens=max_tokens,
-                        temperature=temperature,
-                        instruction_for=lambda folder: _default_instruction(str(folder)))
+                        temperature=temperature)
     try:
         _chat_loop(session)
     finally:
@@ -859,8 +832,7 @@ def serve(host, port, adapter_list, all_adapters, base_model, verbose) -> None:
         raise LocollmError("--adapters and --all exclude each other")
     names = (None if adapter_list is None
              else [a.strip() for a in adapter_list.split(",") if a.strip()])
-    runtime = open_runtime(names, base_model=base_model,
-                           instruction_for=lambda folder: _default_instruction(str(folder)))
+    runtime = open_runtime(names, base_model=base_model)
     try:
         server = make_server(runtime, host, port, verbose)
         ids = [runtime.base_name, *runtime.metas, "auto"]

@@ -202,3 +202,40 @@ def test_unknown_target_modules_are_a_config_error(tiny_model, dataset, tmp_path
     with pytest.raises(ConfigError) as err:
         train(tiny_cfg(tiny_model, dataset, tmp_path / "out", target_modules=["query_key"]))
     assert "query_key" in str(err.value) and "q_proj" in err.value.problem.fix
+
+
+def test_a_failed_write_never_leaves_a_complete_looking_mix(tiny_model, dataset, tmp_path,
+                                                            monkeypatch):
+    from locollm.train import api
+
+    out = tmp_path / "adapter"
+    cfg = tiny_cfg(tiny_model, dataset, out, max_steps=2, eval_fraction=0)
+    train(cfg)
+    old_weights = (out / "adapter_model.safetensors").read_bytes()
+
+    def broken_plot(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("locollm.train.plot.plot_loss", broken_plot)
+    with pytest.raises(Exception, match="disk full"):
+        train(tiny_cfg(tiny_model, dataset, out, max_steps=3, eval_fraction=0, lr=1e-2))
+    # failed while staging: the previous adapter is untouched and still complete
+    assert (out / "locollm.json").exists()
+    assert (out / "adapter_model.safetensors").read_bytes() == old_weights
+    assert not list(out.glob(".adapter.*"))
+    monkeypatch.undo()
+
+    real_replace, moved_in = api.os.replace, []
+
+    def replace_then_die(src, dst):
+        if ".adapter." not in str(dst):  # a staged file moving into the adapter folder
+            moved_in.append(dst)
+            if len(moved_in) == 2:
+                raise OSError("killed")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(api.os, "replace", replace_then_die)
+    with pytest.raises(Exception, match="killed"):
+        train(tiny_cfg(tiny_model, dataset, out, max_steps=3, eval_fraction=0, lr=1e-2))
+    # failed half-way through moving files in: the folder no longer claims to be trained
+    assert not (out / "locollm.json").exists()

@@ -8,7 +8,7 @@ import torch
 from locollm.config import TrainConfig
 from locollm.data import Example
 from locollm.train import peft_backend
-from locollm.train.loss import causal_lm_loss, shared_prefix_len
+from locollm.train.loss import _frozen_float32_head, causal_lm_loss, shared_prefix_len
 from locollm.train.tokens import IGNORE, collate, tokenize_examples
 
 
@@ -58,8 +58,12 @@ def test_shared_prefix_stops_before_the_first_label(model_and_batch):
 
 
 @pytest.mark.parametrize("share", [False, True])
-def test_fast_loss_matches_full_logits_loss_and_gradient(model_and_batch, share):
+@pytest.mark.parametrize("cap", [None, 3.0], ids=["fused-head", "softcapped"])
+def test_fast_loss_matches_full_logits_loss_and_gradient(model_and_batch, share, cap,
+                                                         monkeypatch):
     model, items = model_and_batch
+    config = model.get_base_model().config
+    monkeypatch.setattr(config, "final_logit_softcapping", cap)
     ids, mask, labels = collate(items, 0)
     loss, n, grad = loss_and_grad(model, ids, mask, labels, share_prefix=share)
     ref_loss, ref_grad = reference_loss(model, ids, mask, labels)
@@ -67,6 +71,15 @@ def test_fast_loss_matches_full_logits_loss_and_gradient(model_and_batch, share)
     assert torch.allclose(loss, ref_loss, atol=1e-5)
     assert torch.allclose(grad, ref_grad, atol=1e-5, rtol=1e-4)
     assert grad.abs().max() > 1e-3  # the comparison is not between two zero vectors
+
+
+def test_the_frozen_tied_head_takes_the_fused_path(model_and_batch):
+    model, items = model_and_batch
+    head = model.get_base_model().lm_head
+    hidden = torch.zeros(3, head.in_features)
+    assert _frozen_float32_head(hidden, head)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert not _frozen_float32_head(hidden, head)
 
 
 def test_single_row_batches_do_not_share(model_and_batch):

@@ -92,6 +92,16 @@ def test_progress_eta_after_resume_counts_only_this_session():
     assert "eta 0m27s" in out.getvalue()  # 9 steps left at 3 s/step, not 3/41 s/step
 
 
+def test_tokens_per_second_leaves_out_held_out_evaluation():
+    out = io.StringIO()
+    Progress(stream=out, every=1)(step_record(1, 9, 0.5, 1e-4, 300, elapsed=5.0,
+                                              eval_seconds=2.0))
+    assert "100 tok/s" in out.getvalue()  # 300 tokens in 5 - 2 training seconds
+    h = history([1.0] * 6)
+    h.eval_seconds = 4.0
+    assert h.tokens_per_second == 600 / 6.0
+
+
 def test_progress_bar_on_a_terminal():
     out = io.StringIO()
     progress = Progress(stream=out, bar=True)

@@ -111,16 +111,23 @@ def test_eval_query_and_server_send_the_same_prompt(trained, tmp_path, monkeypat
     assert job.prompt == expected
 
 
-def test_chat_format_is_the_base_models_own_template(trained):
+def test_format_is_the_bases_own_template_or_the_documented_plain_one(trained):
     _, out, tokenizer, kind = trained
-    if kind != "chat":
-        pytest.skip("the plain format has no template to compare with")
-    fmt = PromptFormat(load_meta(out).prompt_format, tuple(load_meta(out).stop))
-    message = [{"role": "user", "content": f"{INSTRUCTION}\n\n12 + 16"}]
-    rendered = tokenizer.apply_chat_template(message, tokenize=False, add_generation_prompt=True)
-    assert format_prompt(INSTRUCTION, "12 + 16", fmt) == rendered.removeprefix("<bos>")
-    assert fmt.response_marker == "<start_of_turn>model\n"
-    assert parse_response("28<end_of_turn>\n<start_of_turn>user\n", fmt) == "28"
+    meta = load_meta(out)
+    fmt = PromptFormat(meta.prompt_format, tuple(meta.stop))
+    prompt = format_prompt(INSTRUCTION, "12 + 16", fmt)
+    if kind == "chat":
+        message = [{"role": "user", "content": f"{INSTRUCTION}\n\n12 + 16"}]
+        rendered = tokenizer.apply_chat_template(message, tokenize=False,
+                                                 add_generation_prompt=True)
+        assert prompt == rendered.removeprefix("<bos>")  # the tokenizer adds BOS itself
+        assert fmt.response_marker == "<start_of_turn>model\n"
+        assert parse_response("28<end_of_turn>\n<start_of_turn>user\n", fmt) == "28"
+    else:
+        assert prompt == f"### Instruction:\n{INSTRUCTION}\n\n### Input:\n12 + 16\n\n" \
+                         "### Response:\n"
+        assert fmt.response_marker == "### Response:\n"
+        assert parse_response("28\n### Instruction:\nmore", fmt) == "28"
 
 
 def test_plain_format_output_is_unchanged():

@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..adapter import resolve_adapter
+from ..adapter import default_instruction, resolve_adapter
 from ..prompt import PromptFormat, format_prompt, parse_response
 from .engine import Completion
 from .session import open_engine
@@ -32,12 +32,15 @@ def query(text: str, *, adapter: str | None = None, base_model: str | None = Non
           temperature: float = 0.0, top_p: float = 1.0) -> QueryResult:
     """Answer ``text`` with the base model or one adapter.
 
-    With ``instruction`` the query becomes the input of that instruction; otherwise the query
-    is the instruction.
+    With ``instruction`` the query becomes the input of that instruction. Without it, an
+    adapter trained on one dominant instruction gets that one (see
+    :func:`locollm.adapter.default_instruction`); otherwise the query is the instruction.
     """
     from ..models import resolve
 
     dirs = [resolve_adapter(adapter)] if adapter else []
+    if dirs and instruction is None:
+        instruction = default_instruction(dirs[0])
     engine, metas = open_engine(base_model, dirs)
     try:
         name = next(iter(metas), None)

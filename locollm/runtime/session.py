@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..adapter import AdapterMeta, load_meta, lora_gguf_path, resolve_adapter
+from ..adapter import (
+    AdapterMeta,
+    default_instruction,
+    load_meta,
+    lora_gguf_path,
+    resolve_adapter,
+)
 from ..errors import AdapterError
 from ..models import DEFAULT_MODEL, BaseModel, resolve
 from ..prompt import STOP_STRINGS, PromptFormat
@@ -113,6 +119,7 @@ def open_runtime(adapters: list[str | Path] | None = None, *, base_model: str | 
     engine, metas = open_engine(base_model, dirs, config)
     wanted = str(base_model or next((m.base_model for m in metas.values()), DEFAULT_MODEL))
     base_name = Path(wanted).stem if wanted.endswith(".gguf") else wanted
-    instructions = {n: instruction_for(f) for n, f in names.items()} if instruction_for else {}
+    instruction_for = instruction_for or default_instruction
+    instructions = {n: instruction_for(f) for n, f in names.items()}
     return Runtime(engine, base_name, metas, names, Router.from_registry(reg, list(metas)),
                    instructions)

@@ -227,6 +227,8 @@ def write_outputs(model, prep: Prepared, history: History, backend: str,
     out.mkdir(parents=True, exist_ok=True)
     notes = dict(notes or {})
     diagnosis = diagnose(history)
+    for stale in out.glob(".adapter.*.tmp"):  # left by a run killed while writing
+        shutil.rmtree(stale, ignore_errors=True)
     stage = Path(tempfile.mkdtemp(prefix=".adapter.", suffix=".tmp", dir=out))
     try:
         model.save_pretrained(stage / "peft")  # also writes a README.md we do not want

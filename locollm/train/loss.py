@@ -1,6 +1,6 @@
 """Causal-LM loss that computes only what the loss needs.
 
-Two savings, neither of which changes the loss or its gradient:
+Three savings, none of which changes the loss or its gradient:
 
 * **The output layer only where there is a label.** Gemma's output layer has 262k rows: on a
   CPU, projecting every position dominates the step. Projecting only the answer positions gives
@@ -12,6 +12,8 @@ Two savings, neither of which changes the loss or its gradient:
   values repeated across the batch as a KV cache, and the rest of each row runs on top.
   Autograd sums the rows' gradients into the shared part, as it would have summed them over
   the identical copies.
+* **One vocabulary-sized buffer.** The cross-entropy over the frozen output layer keeps its
+  logits for the backward pass and turns them into the softmax gradient in place.
 """
 
 from __future__ import annotations
@@ -91,16 +93,58 @@ def causal_lm_loss(model, input_ids, attention_mask, labels, share_prefix: bool 
 
     target = labels[:, 1:]
     keep = target != IGNORE
+    n = int(keep.sum())
     parts = _parts(model)
     if parts is None:  # unknown layout: fall back to full logits
         logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1]
-        logits = logits[keep]
-    else:
-        inner, body, head = parts
-        hidden, p = hidden_states(inner, body, input_ids, attention_mask, labels, share_prefix)
-        logits = head(hidden[:, :-1][keep[:, p:]])
-        cap = getattr(inner.config, "final_logit_softcapping", None)
-        if cap:
-            logits = torch.tanh(logits / cap) * cap
-    n = int(keep.sum())
+        return F.cross_entropy(logits[keep].float(), target[keep]), n
+    inner, body, head = parts
+    hidden, p = hidden_states(inner, body, input_ids, attention_mask, labels, share_prefix)
+    hidden = hidden[:, :-1][keep[:, p:]]
+    cap = getattr(inner.config, "final_logit_softcapping", None)
+    if not cap and _frozen_float32_head(hidden, head):
+        return _head_cross_entropy().apply(hidden, head.weight, target[keep]), n
+    logits = head(hidden)
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
     return F.cross_entropy(logits.float(), target[keep]), n
+
+
+def _frozen_float32_head(hidden, head) -> bool:
+    import torch
+
+    return (hidden.dtype == torch.float32 and getattr(head, "bias", None) is None
+            and not head.weight.requires_grad
+            and not torch.is_autocast_enabled(hidden.device.type))
+
+
+@functools.lru_cache(maxsize=1)
+def _head_cross_entropy():
+    """``cross_entropy(hidden @ weight.T, target)`` for a frozen, float32 output layer.
+
+    The same numbers as projecting and calling ``F.cross_entropy``, with one [n, vocab]
+    buffer instead of three: the logits are kept for the backward pass, which forms the
+    softmax gradient in place in that buffer. With 262k rows that is about 1 GB less memory
+    per step and a few percent less time on a CPU. (A class built on first use, so importing
+    this module needs no torch.)
+    """
+    import torch
+
+    class HeadCrossEntropy(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, hidden, weight, target):
+            logits = hidden @ weight.t()
+            lse = torch.logsumexp(logits, dim=-1)
+            loss = (lse - logits.gather(1, target[:, None]).squeeze(1)).mean()
+            ctx.save_for_backward(logits, lse, target, weight)
+            return loss
+
+        @staticmethod
+        def backward(ctx, grad):
+            logits, lse, target, weight = ctx.saved_tensors
+            probs = logits.sub_(lse[:, None]).exp_()  # the softmax, in the logits' buffer
+            probs[torch.arange(len(target), device=probs.device), target] -= 1
+            probs.mul_(grad / max(len(target), 1))
+            return probs @ weight, None, None
+
+    return HeadCrossEntropy

@@ -20,6 +20,7 @@ class History:
     train: list[dict] = field(default_factory=list)  # {"step", "loss", "tokens", "lr"}
     eval: list[dict] = field(default_factory=list)  # {"step", "loss"}
     seconds: float = 0.0  # training time, summed over resumed sessions
+    eval_seconds: float = 0.0  # the part of it spent on held-out loss
     answer_tokens: int = 0  # tokens that carried a label
     total_tokens: int = 0  # all non-padding tokens seen (prompt + answer)
     steps: int = 0  # optimizer steps planned
@@ -28,8 +29,9 @@ class History:
 
     @property
     def tokens_per_second(self) -> float:
-        """Non-padding tokens per second of training."""
-        return self.total_tokens / self.seconds if self.seconds > 0 else 0.0
+        """Non-padding training tokens per second spent training (held-out loss excluded)."""
+        busy = self.seconds - self.eval_seconds
+        return self.total_tokens / busy if busy > 0 else 0.0
 
     def to_dict(self) -> dict:
         """JSON-ready copy (metrics.json and checkpoints)."""
@@ -53,14 +55,15 @@ def peak_rss_mb() -> float:
 
 
 def step_record(step: int, steps: int, loss: float, lr: float, tokens: int, elapsed: float,
-                start_step: int = 0) -> dict:
+                start_step: int = 0, eval_seconds: float = 0.0) -> dict:
     """The dict both backends pass to ``on_step`` after every optimizer step.
 
     ``elapsed`` counts seconds since this session started at ``start_step`` (0, or the step a
-    resumed run continued from), so the ETA stays right after ``--resume``.
+    resumed run continued from), so the ETA stays right after ``--resume``;
+    ``eval_seconds`` is the part of it spent on held-out loss, left out of tokens/s.
     """
     return {"step": step, "steps": steps, "loss": loss, "lr": lr, "tokens": tokens,
-            "elapsed": elapsed, "start_step": start_step}
+            "elapsed": elapsed, "start_step": start_step, "eval_seconds": eval_seconds}
 
 
 def _clock(seconds: float) -> str:
@@ -91,7 +94,8 @@ class Progress:
         """``loss 1.234  eval 1.301  lr 2.0e-04  312 tok/s  eta 3m12s`` after ``record``."""
         done = record["step"] - record.get("start_step", 0)
         elapsed = record["elapsed"]
-        rate = self._tokens / elapsed if elapsed > 0 else 0.0
+        busy = elapsed - record.get("eval_seconds", 0.0)
+        rate = self._tokens / busy if busy > 0 else 0.0
         eta = elapsed / max(done, 1) * (record["steps"] - record["step"])
         evl = f"  eval {record['eval_loss']:.3f}" if "eval_loss" in record else ""
         return (f"loss {record['loss']:.3f}{evl}  lr {record['lr']:.1e}  "

@@ -217,22 +217,25 @@ def run(model, train_items: list[TokenizedExample], eval_items: list[TokenizedEx
         loop.history.resumed_at.append(loop.step)
     start_step, start, seconds_before = loop.step, time.perf_counter(), loop.history.seconds
     history = loop.history
+    eval_before = history.eval_seconds
     model.train()
     for step in range(start_step + 1, steps + 1):
         micro = _micro_batches(loop, train_items, cfg)
         loss, labelled, tokens = _train_step(model, micro, pad_id, device, precision, scaler)
         _apply_update(params, opt, sched, scaler)
-        loop.step = step
+        loop.step, lr = step, sched.get_last_lr()[0]
         history.answer_tokens += labelled
         history.total_tokens += tokens
-        history.seconds = seconds_before + time.perf_counter() - start
-        record = step_record(step, steps, loss, sched.get_last_lr()[0], tokens,
-                             time.perf_counter() - start, start_step)
-        history.train.append({k: record[k] for k in ("step", "loss", "lr", "tokens")})
+        history.train.append({"step": step, "loss": loss, "lr": lr, "tokens": tokens})
+        held_out = None
         if eval_items and (step % cfg.eval_every == 0 or step == steps or step == 1):
-            record["eval_loss"] = eval_loss(model, eval_items, cfg.batch_size, pad_id, device,
-                                            precision)
-            history.eval.append({"step": step, "loss": record["eval_loss"]})
+            held_out = _timed_eval(model, eval_items, cfg, pad_id, device, precision, history)
+            history.eval.append({"step": step, "loss": held_out})
+        history.seconds = seconds_before + time.perf_counter() - start
+        record = step_record(step, steps, loss, lr, tokens, time.perf_counter() - start,
+                             start_step, history.eval_seconds - eval_before)
+        if held_out is not None:
+            record["eval_loss"] = held_out
         if output is not None and cfg.save_every and step % cfg.save_every == 0 and \
                 step < steps:
             checkpoint.save_peft(output, model, opt, sched, scaler, loop, fingerprint or {})
@@ -241,6 +244,15 @@ def run(model, train_items: list[TokenizedExample], eval_items: list[TokenizedEx
     history.seconds = seconds_before + time.perf_counter() - start
     history.peak_memory_mb = max(history.peak_memory_mb, _peak_memory_mb(device))
     return history
+
+
+def _timed_eval(model, items, cfg: TrainConfig, pad_id: int, device: str, precision: str,
+                history: History) -> float:
+    """Held-out loss, its time added to ``history.eval_seconds``."""
+    began = time.perf_counter()
+    loss = eval_loss(model, items, cfg.batch_size, pad_id, device, precision)
+    history.eval_seconds += time.perf_counter() - began
+    return loss
 
 
 def _peak_memory_mb(device: str) -> float:

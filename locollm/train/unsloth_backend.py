@@ -124,11 +124,13 @@ def _callback(prep, on_step):
                 self.history.resumed_at.append(state.global_step)
                 for log in state.log_history:
                     self._collect(log)
+                self.history.eval_seconds = 0.0  # seconds count this session only
 
         def _collect(self, log: dict) -> dict | None:
             step = log.get("step")
             if "eval_loss" in log:
                 self.history.eval.append({"step": step, "loss": log["eval_loss"]})
+                self.history.eval_seconds += log.get("eval_runtime", 0.0)
                 return None
             if "loss" not in log:
                 return None
@@ -141,13 +143,16 @@ def _callback(prep, on_step):
             return self.history.train[-1]
 
         def on_log(self, args, state, control, logs=None, **kwargs):
+            # The Trainer logs a step's eval loss after its training loss, so a step's record
+            # is held until the next log (or the end of training) and then sent complete.
             logs = dict(logs or {}, step=state.global_step)
             row = self._collect(logs)
             self.history.seconds = time.perf_counter() - self.t0
             if row is not None:
                 self._emit()
                 self.pending = step_record(row["step"], state.max_steps, row["loss"], row["lr"],
-                                           row["tokens"], self.history.seconds, self.start_step)
+                                           row["tokens"], self.history.seconds, self.start_step,
+                                           self.history.eval_seconds)
             elif "eval_loss" in logs and self.pending is not None:
                 self.pending["eval_loss"] = logs["eval_loss"]
             if state.global_step >= state.max_steps and "eval_loss" in logs:
