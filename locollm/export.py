@@ -73,6 +73,9 @@ def verify_export(adapter_dir: str | Path, text: str | None = None,
     from .models import training_dir
     from .prompt import format_prompt
     from .runtime.engine import Engine, EngineConfig
+    from .train.loading import quiet_load, torch_env
+
+    torch_env()
 
     adapter_dir = Path(adapter_dir)
     meta = load_meta(adapter_dir)
@@ -84,7 +87,8 @@ def verify_export(adapter_dir: str | Path, text: str | None = None,
     model_dir = training_dir(base)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     ids = tokenizer(text)["input_ids"]
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    with quiet_load():
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     peft_model = PeftModel.from_pretrained(model, adapter_dir)
     with torch.no_grad():
         tensor = torch.tensor([ids])
@@ -176,11 +180,13 @@ def export_merged_hf(adapter_dir: str | Path, out: str | Path) -> Path:
 
     from .models import training_dir
     from .paths import atomic_dir
+    from .train.loading import quiet_load
 
     adapter_dir = Path(adapter_dir)
     base = base_for(load_meta(adapter_dir))
     model_dir = training_dir(base)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    with quiet_load():
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     merged = PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()
     with atomic_dir(out) as tmp:
         merged.save_pretrained(tmp)

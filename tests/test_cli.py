@@ -12,14 +12,34 @@ from locollm.cli import cli
 VERBS = ["data", "train", "export", "query", "eval", "models"]
 
 
+def _leaf_commands(group, prefix=()):
+    import click
+
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            yield from _leaf_commands(command, (*prefix, name))
+        else:
+            yield (*prefix, name)
+
+
 def test_help_lists_every_verb_with_examples():
     result = CliRunner().invoke(cli, ["--help"])
     assert result.exit_code == 0
     for verb in VERBS:
         assert f"  {verb}" in result.output
-    for verb in ["train", "export", "query", "eval"]:
-        sub = CliRunner().invoke(cli, [verb, "--help"])
-        assert sub.exit_code == 0 and "Example" in sub.output, verb
+    leaves = list(_leaf_commands(cli))
+    assert len(leaves) >= 15
+    for path in leaves:
+        sub = CliRunner().invoke(cli, [*path, "--help"])
+        assert sub.exit_code == 0 and "Example" in sub.output, path
+
+
+def test_loco_and_locollm_are_the_same_group():
+    from importlib.metadata import entry_points
+
+    scripts = {e.name: e.value for e in entry_points(group="console_scripts")
+               if e.name in ("loco", "locollm")}
+    assert scripts == {"loco": "locollm.cli:cli", "locollm": "locollm.cli:cli"}
 
 
 def test_help_imports_neither_torch_nor_llama_cpp():

@@ -52,6 +52,16 @@ def test_repeated_spikes_are_unstable():
     assert d.numbers["spike_steps"] == [16, 31, 46] and "reduce the learning rate" in d.remedy
 
 
+def test_noise_near_zero_loss_is_not_a_spike():
+    """The demo run: 1.4 -> 0.01 with batch noise (0.008, 0.016, ...) late in training."""
+    losses = decaying(60, start=1.4, end=0.01)
+    for i in range(40, 60, 3):
+        losses[i] = 0.02 if i % 2 else 0.008
+    d = diagnose(history(losses))
+    assert d.numbers["spikes"] == 0
+    assert d.verdict == "healthy"
+
+
 def test_non_finite_loss_is_unstable():
     losses = decaying(20)
     losses[7] = float("nan")

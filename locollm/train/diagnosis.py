@@ -3,7 +3,9 @@
 Four verdicts, checked in this order, each with the numbers behind it and the guide's remedy:
 
 * **unstable**: the loss is not finite, ends above where it started, or spikes (a step's loss
-  more than 1.5x the median of the steps before it) again and again;
+  more than 1.5x the median of the steps before it, and above it by at least a quarter of the
+  starting loss) again and again. The absolute floor matters near the end of a good run, where
+  0.016 after a run of 0.008 is 2x but only noise;
 * **overfitting**: held-out loss rose clearly after its minimum while training loss kept falling;
 * **underfitting**: training loss fell by less than 10%;
 * **healthy**: none of the above.
@@ -19,6 +21,7 @@ from .monitor import History
 
 SPIKE_RATIO = 1.5  # a step this many times the recent median counts as a spike
 SPIKE_WINDOW = 5  # steps in that median
+SPIKE_FLOOR = 0.25  # ... and at least this fraction of the starting loss above that median
 MIN_DROP = 0.10  # less relative drop than this is underfitting
 EVAL_RISE = 0.05  # held-out loss this much above its minimum at the end is overfitting
 
@@ -48,11 +51,13 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
 
-def _spikes(losses: list[float]) -> list[int]:
-    """Indices whose loss exceeds SPIKE_RATIO x the median of the SPIKE_WINDOW before them."""
+def _spikes(losses: list[float], start: float) -> list[int]:
+    """Indices whose loss exceeds SPIKE_RATIO x the median of the SPIKE_WINDOW before them,
+    by more than SPIKE_FLOOR x the starting loss ``start``."""
     found = []
     for i in range(SPIKE_WINDOW, len(losses)):
-        if losses[i] > SPIKE_RATIO * statistics.median(losses[i - SPIKE_WINDOW:i]):
+        median = statistics.median(losses[i - SPIKE_WINDOW:i])
+        if losses[i] > SPIKE_RATIO * median and losses[i] - median > SPIKE_FLOOR * start:
             found.append(i)
     return found
 
@@ -94,7 +99,7 @@ def diagnose(history: History) -> Diagnosis:
                          REMEDIES["unstable"], {"first_non_finite_step": bad["step"]})
     start, end = _edges(losses)
     drop = (start - end) / start if start > 0 else 0.0
-    spikes = _spikes(losses)
+    spikes = _spikes(losses, start)
     numbers = {"steps": len(losses), "loss_start": round(start, 4), "loss_end": round(end, 4),
                "relative_drop": round(drop, 4), "spikes": len(spikes)}
     if spikes:

@@ -7,7 +7,10 @@ is metadata only (the tensors are plain float32), so clearing it is safe.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -16,6 +19,23 @@ def torch_env() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    # PEFT still calls a transformers method that warns about its rename on every model
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*",
+                            category=FutureWarning)
+
+
+@contextlib.contextmanager
+def quiet_load() -> Iterator[None]:
+    """Hide transformers' per-tensor progress bar while a cached model loads in seconds."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 def clear_gguf_marker(model) -> None:

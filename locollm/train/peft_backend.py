@@ -24,6 +24,7 @@ from ..config import TrainConfig
 from ..errors import ConfigError
 from . import checkpoint
 from .checkpoint import LoopState
+from .loading import quiet_load
 from .monitor import History, peak_rss_mb, step_record
 from .tokens import TokenizedExample, collate, length_grouped_batches
 
@@ -75,7 +76,8 @@ def load_model(model_dir: Path, cfg: TrainConfig, device: str):
     precision = resolve_precision(cfg.precision, device)
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32) \
         if device == "cuda" else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
+    with quiet_load():
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
     model.config.use_cache = False  # a training step never reuses a KV cache
     lora = LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.alpha, lora_dropout=cfg.lora_dropout,
                       target_modules=list(cfg.target_modules), task_type="CAUSAL_LM")
