@@ -58,6 +58,29 @@ class VerifyReport:
     passed: bool
 
 
+PROBE = ("Explain what a LoRA adapter is.", "In one sentence.")
+
+
+def _llama_logits(base_gguf: Path, name: str, lora: Path, text: str):
+    """llama.cpp logits of ``text`` for the bare base and for base + LoRA, and the tokens."""
+    from .runtime.engine import Engine, EngineConfig
+
+    with Engine(base_gguf, EngineConfig(logits_all=True)) as eng:
+        ids = eng.tokenize(text)
+        eng.load_adapter(name, lora)
+        return eng.logits(ids), eng.logits(ids, adapter=name), ids
+
+
+def _agreement(ref_base, ref_adapter, base, adapter) -> tuple[float, float]:
+    """Correlation of the two logit changes (adapter - base), and top-1 agreement of the two
+    adapted models."""
+    import numpy as np
+
+    d_ref, d_other = (ref_adapter - ref_base).ravel(), (adapter - base).ravel()
+    corr = float(np.corrcoef(d_ref, d_other)[0, 1]) if d_ref.std() > 0 else 0.0
+    return corr, float((ref_adapter.argmax(-1) == adapter.argmax(-1)).mean())
+
+
 def verify_export(adapter_dir: str | Path, text: str | None = None,
                   min_correlation: float = 0.9) -> VerifyReport:
     """Compare logits of the PEFT adapter (float32, transformers) with llama.cpp + LoRA GGUF.
@@ -65,43 +88,32 @@ def verify_export(adapter_dir: str | Path, text: str | None = None,
     The base GGUF is quantized, so absolute logits differ a little; what must match is the
     change the adapter makes. Raises :class:`CheckFailed` when it does not.
     """
-    import numpy as np
     import torch
     from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     from .models import training_dir
     from .prompt import format_prompt
-    from .runtime.engine import Engine, EngineConfig
     from .train.loading import quiet_load, torch_env
 
     torch_env()
-
     adapter_dir = Path(adapter_dir)
     meta = load_meta(adapter_dir)
     base = base_for(meta)
     gguf_file = lora_gguf_path(adapter_dir)
     if not gguf_file.exists():
         export_lora_gguf(adapter_dir)
-    text = text or format_prompt("Explain what a LoRA adapter is.", "In one sentence.")
-    model_dir = training_dir(base)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    ids = tokenizer(text)["input_ids"]
+    ll_base, ll_adapter, ids = _llama_logits(base.gguf, meta.name, gguf_file,
+                                             text or format_prompt(*PROBE))
     with quiet_load():
-        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(training_dir(base), dtype=torch.float32)
     peft_model = PeftModel.from_pretrained(model, adapter_dir)
     with torch.no_grad():
         tensor = torch.tensor([ids])
         hf_adapter = peft_model(tensor).logits[0].numpy()
         with peft_model.disable_adapter():
             hf_base = peft_model(tensor).logits[0].numpy()
-    with Engine(base.gguf, EngineConfig(logits_all=True, n_ctx=max(512, len(ids) + 8))) as eng:
-        eng.load_adapter(meta.name, gguf_file)
-        ll_base = eng.logits(ids)
-        ll_adapter = eng.logits(ids, adapter=meta.name)
-    d_hf, d_ll = (hf_adapter - hf_base).ravel(), (ll_adapter - ll_base).ravel()
-    corr = float(np.corrcoef(d_hf, d_ll)[0, 1]) if d_hf.std() > 0 else 0.0
-    top1 = float((hf_adapter.argmax(-1) == ll_adapter.argmax(-1)).mean())
+    corr, top1 = _agreement(hf_base, hf_adapter, ll_base, ll_adapter)
     base_top1 = float((hf_base.argmax(-1) == ll_base.argmax(-1)).mean())
     report = VerifyReport(corr, top1, base_top1, len(ids), corr >= min_correlation)
     if not report.passed:
@@ -143,26 +155,17 @@ def verify_merged(adapter_dir: str | Path, merged: str | Path,
     bare base does (or agree on 90% of positions). ``base_top1_agreement`` in the report is
     the bare base's agreement with base + LoRA.
     """
-    import numpy as np
-
     from .prompt import format_prompt
     from .runtime.engine import Engine, EngineConfig
 
     adapter_dir = Path(adapter_dir)
     meta = load_meta(adapter_dir)
-    base = base_for(meta)
-    text = text or format_prompt("Explain what a LoRA adapter is.", "In one sentence.")
-    config = EngineConfig(logits_all=True)
-    with Engine(base.gguf, config) as eng:
-        eng.load_adapter(meta.name, lora_gguf_path(adapter_dir))
-        ids = eng.tokenize(text)
-        ll_base = eng.logits(ids)
-        ll_adapter = eng.logits(ids, adapter=meta.name)
-    with Engine(merged, config) as eng:
+    ll_base, ll_adapter, ids = _llama_logits(base_for(meta).gguf, meta.name,
+                                             lora_gguf_path(adapter_dir),
+                                             text or format_prompt(*PROBE))
+    with Engine(merged, EngineConfig(logits_all=True)) as eng:
         ll_merged = eng.logits(ids)
-    d_ref, d_merged = (ll_adapter - ll_base).ravel(), (ll_merged - ll_base).ravel()
-    corr = float(np.corrcoef(d_ref, d_merged)[0, 1]) if d_ref.std() > 0 else 0.0
-    top1 = float((ll_adapter.argmax(-1) == ll_merged.argmax(-1)).mean())
+    corr, top1 = _agreement(ll_base, ll_adapter, ll_base, ll_merged)
     base_top1 = float((ll_adapter.argmax(-1) == ll_base.argmax(-1)).mean())
     report = VerifyReport(corr, top1, base_top1, len(ids), top1 >= min(base_top1, 0.9))
     if not report.passed:
