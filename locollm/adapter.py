@@ -14,6 +14,7 @@ from pathlib import Path
 from . import __version__
 from .errors import AdapterError
 from .paths import atomic_write
+from .prompt import STOP_STRINGS, PromptFormat
 
 METADATA = "locollm.json"
 LORA_GGUF = "adapter.gguf"
@@ -36,6 +37,10 @@ class AdapterMeta:
     backend: str = "peft"
     locollm_version: str = __version__
     created: str = ""
+
+    def fmt(self) -> PromptFormat:
+        """The prompt format the adapter was trained with (default stops if none recorded)."""
+        return PromptFormat(self.prompt_format, tuple(self.stop) or STOP_STRINGS)
 
     def save(self, folder: str | Path) -> Path:
         """Write ``locollm.json`` into ``folder`` atomically."""

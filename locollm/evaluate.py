@@ -166,10 +166,6 @@ class Comparison:
         return [item for item in self.adapter.items if not item.correct]
 
 
-def _fmt_for(meta) -> PromptFormat:
-    return PromptFormat(meta.prompt_format, tuple(meta.stop) or PromptFormat().stop)
-
-
 def compare(adapter_dir: str | Path, benchmark: str | Path, *, out_dir: str | Path | None = None,
             base_model: str | None = None, max_tokens: int = 128, limit: int | None = None,
             ood: str | Path | None = None) -> Comparison:
@@ -189,7 +185,7 @@ def compare(adapter_dir: str | Path, benchmark: str | Path, *, out_dir: str | Pa
         raise DataError("no benchmark items to score", file=benchmark,
                         fix="pass a --limit of at least 1")
     meta = load_meta(adapter_dir)
-    fmt = _fmt_for(meta)
+    fmt = meta.fmt()
     engine, _ = open_engine(base_model, [adapter_dir])
     try:
         runs = {}
@@ -216,7 +212,6 @@ def compare(adapter_dir: str | Path, benchmark: str | Path, *, out_dir: str | Pa
 def evaluate_one(benchmark: str | Path, output: str | Path, adapter_dir: str | Path | None = None,
                  base_model: str | None = None, max_tokens: int = 128) -> BenchResult:
     """Score one model (an adapter, or the base when ``adapter_dir`` is None); write ``output``."""
-    from .adapter import load_meta
     from .runtime.session import open_engine
 
     examples = load_examples(benchmark)
@@ -224,7 +219,7 @@ def evaluate_one(benchmark: str | Path, output: str | Path, adapter_dir: str | P
     engine, metas = open_engine(base_model, dirs)
     try:
         name = next(iter(metas), None)
-        fmt = _fmt_for(load_meta(adapter_dir)) if adapter_dir else PromptFormat()
+        fmt = metas[name].fmt() if name else PromptFormat()
         result = run_benchmark(engine, examples, name, benchmark=str(benchmark),
                                max_tokens=max_tokens, fmt=fmt)
     finally:

@@ -45,7 +45,7 @@ def query(text: str, *, adapter: str | None = None, base_model: str | None = Non
     try:
         name = next(iter(metas), None)
         meta = metas.get(name) if name else None
-        fmt = PromptFormat(meta.prompt_format, tuple(meta.stop)) if meta else PromptFormat()
+        fmt = meta.fmt() if meta else PromptFormat()
         prompt = (format_prompt(instruction, text, fmt) if instruction
                   else format_prompt(text, "", fmt))
         out = engine.complete(prompt, adapter=name, max_tokens=max_tokens,

@@ -22,7 +22,7 @@ from ..adapter import (
 )
 from ..errors import AdapterError
 from ..models import DEFAULT_MODEL, BaseModel, resolve
-from ..prompt import STOP_STRINGS, PromptFormat
+from ..prompt import PromptFormat
 from .engine import Engine, EngineConfig
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ class Runtime:
         meta = self.metas.get(adapter) if adapter else None
         if meta is None:
             return PromptFormat()
-        return PromptFormat(meta.prompt_format, tuple(meta.stop) or STOP_STRINGS)
+        return meta.fmt()
 
     def close(self) -> None:
         """Free the engine."""
