@@ -6,6 +6,7 @@
 #   make export DOMAIN=math   LoRA GGUF + numeric verification
 #   make serve                OpenAI-compatible server on 127.0.0.1:8000
 #   make bench                benchmark scripts (ratios against a same-run baseline)
+#   make doctor               does llama.cpp run here? torch, CUDA, build flags, cache
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -16,21 +17,52 @@ ARGS ?=
 # CPU build of torch (pip takes it from disk here). A machine with a CUDA torch keeps its own:
 # setup only installs torch when none is importable.
 TORCH_SPEC ?= torch==2.13.0
+# Exact versions of everything else a fresh machine installs, build tools included (pip reads
+# PIP_CONSTRAINT in the isolated build environments too), so a new upstream release changes
+# nothing here without a commit. torch and llama-cpp-python are pinned separately (TORCH_SPEC,
+# locollm/llama_build.py) because a user's CUDA/Metal build of either must be kept.
+# Refresh after an upgrade that passed `make test`: `make constraints`.
+CONSTRAINTS ?= constraints.txt
+# llama-cpp-python is built by locollm/llama_build.py, not by pip's dependency resolution:
+#  - GGML_NATIVE=OFF, and each ISA extension named from this CPU's own flags: AVX, AVX2, FMA,
+#    F16C, BMI2 and AVX-512 stay on where the CPU has them (the fast paths; same speed as the
+#    native build, bench/llama_build_speed.py), AMX is always off. The default native build
+#    compiles ggml's AMX matmul on any CPU that advertises AMX, and on VMs that do not enable
+#    the AMX tile state it dies at the first decode (SIGSEGV in ggml_backend_amx_mul_mat).
+#    GGML_BACKEND_DL + GGML_CPU_ALL_VARIANTS would pick the AMX variant on such a CPU.
+#  - the wheel is cached per (version, flags): pip's wheel cache ignores CMAKE_ARGS.
+#  - an installed llama-cpp-python (CUDA, Metal, Colab's) is kept when its decode check passes.
+# LLAMA_REBUILD=1 rebuilds anyway; LLAMA_CMAKE_ARGS adds flags of your own (-DGGML_CUDA=ON).
+LLAMA_REBUILD ?=
+export LLAMA_CMAKE_ARGS ?=
 DEMO_DIR ?= runs/demo
 STAMP := $(VENV)/.locollm-setup
 export OMP_WAIT_POLICY ?= PASSIVE
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: setup test test-fast demo train eval export serve bench lint clean
+.PHONY: setup test test-fast demo train eval export serve bench lint clean doctor constraints
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Ends with the decode check in a child process: a llama.cpp that would crash fails setup with
+# its cause and the rebuild command, not a segfault in the middle of a test or a training run.
+$(STAMP): pyproject.toml $(CONSTRAINTS) locollm/llama_build.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e ".[dev]"
+	PIP_CONSTRAINT=$(CURDIR)/$(CONSTRAINTS) $(PY) -m pip install -q --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || PIP_CONSTRAINT=$(CURDIR)/$(CONSTRAINTS) \
+	    $(PY) -m pip install -q "$(TORCH_SPEC)"
+	PIP_CONSTRAINT=$(CURDIR)/$(CONSTRAINTS) $(PY) locollm/llama_build.py --python $(PY) \
+	    $(if $(LLAMA_REBUILD),--force)
+	PIP_CONSTRAINT=$(CURDIR)/$(CONSTRAINTS) $(PY) -m pip install -q -e ".[dev]"
+	$(LOCO) doctor --quick
 	touch $@
+
+doctor: setup
+	$(LOCO) doctor
+
+# Rewrite constraints.txt from what this venv holds (after `make test` passed with it).
+constraints: setup
+	$(PY) scripts/freeze_constraints.py $(CONSTRAINTS)
 
 test: setup
 	$(PY) -m pytest -q
@@ -42,6 +74,7 @@ lint: setup
 	$(VENV)/bin/ruff check .
 
 demo: setup
+	$(LOCO) doctor --quick
 	$(PY) adapters/math/training/generate_data.py
 	$(LOCO) data check adapters/math/training/dataset.jsonl --benchmark adapters/math/eval/benchmark.jsonl
 	$(LOCO) train --config configs/demo.yaml --dataset adapters/math/training/dataset.jsonl --output $(DEMO_DIR)/math

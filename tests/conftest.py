@@ -16,6 +16,41 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
 
+# The test modules that run llama.cpp inside the pytest process. A native crash there (an AMX
+# or AVX-512 path this CPU faults on) would kill the whole run with no report, so when any of
+# them is selected the run starts with the doctor's decode check in a child process and stops
+# with its message if that fails. Deselect them with `-m "not llama_cpp"`.
+LLAMA_CPP_MODULES = {
+    "test_chat", "test_engine", "test_export_merged", "test_router", "test_server",
+    "test_shipped_adapter", "test_spine",
+}
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        if item.module.__name__ in LLAMA_CPP_MODULES:
+            item.add_marker(pytest.mark.llama_cpp)
+
+
+def pytest_collection_finish(session) -> None:
+    if not any(item.get_closest_marker("llama_cpp") for item in session.items):
+        return
+    from locollm.doctor import diagnose, run_probe
+
+    env = dict(os.environ)
+    cache = os.environ.get("LOCOLLM_TEST_CACHE")
+    if cache:  # the child assembles the model where the tests will look for it
+        import tempfile
+
+        home = Path(tempfile.mkdtemp(prefix="locollm-probe-"))
+        Path(cache).mkdir(parents=True, exist_ok=True)
+        (home / "models").symlink_to(Path(cache), target_is_directory=True)
+        env["LOCOLLM_HOME"] = str(home)
+    probe = run_probe(env=env)
+    if not probe.ok:
+        pytest.exit(f"llama.cpp fails its decode check on this machine; the tests that load "
+                    f"it would crash pytest.\n{diagnose(probe)}", returncode=3)
+
 
 @pytest.fixture(scope="session")
 def shared_models(tmp_path_factory) -> Path:

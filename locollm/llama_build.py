@@ -1,0 +1,181 @@
+"""Build and install llama-cpp-python so that it runs on the CPU it was built on.
+
+``pip install llama-cpp-python`` compiles llama.cpp with ``GGML_NATIVE=ON`` (``-march=native``).
+On a CPU that advertises AMX (Intel Sapphire Rapids and newer, common on cloud VMs) that turns on
+ggml's AMX matmul, and on virtual machines whose hypervisor does not enable the AMX tile state
+the first decode dies in ``ggml_backend_amx_mul_mat`` (``ldtilecfg``: SIGSEGV). So on x86-64 this
+script turns ``GGML_NATIVE`` off and names every ISA extension itself, from the CPU's own flags:
+AVX, AVX2, FMA, F16C, BMI2 and the AVX-512 family stay on where the CPU has them (the fast
+paths, same speed as native: ``bench/llama_build_speed.py``), and AMX is always off.
+``GGML_BACKEND_DL`` with ``GGML_CPU_ALL_VARIANTS`` was rejected: its run-time scoring picks the
+variant with the most features, which on such a CPU is the AMX one, the same crash.
+
+The built wheel is kept in ``~/.cache/locollm/wheels/<version>-<hash of the flags>/``: pip's own
+wheel cache ignores ``CMAKE_ARGS`` and would hand back a wheel built with other flags. A
+llama-cpp-python that is already installed (a CUDA or Metal build, Colab's) is kept when its
+one-token decode passes in a subprocess; one that crashes is rebuilt.
+
+Standard library only: it runs before locollm is installed.
+
+    python scripts/llama_build.py --print-args     # the CMake flags for this machine
+    python scripts/llama_build.py --python .venv/bin/python [--force]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import platform
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+# The version the suite passed with; a new upstream release changes nothing without a commit.
+LLAMA_CPP_PYTHON = "0.3.36"
+
+# ggml CMake option -> the CPU flags (as /proc/cpuinfo names them) it compiles code for; an
+# option is on only when the CPU has every one (GGML_AVX512 emits -mavx512{f,cd,vl,dq,bw}).
+_AVX512 = ("avx512f", "avx512cd", "avx512vl", "avx512dq", "avx512bw")
+X86_FEATURES = {
+    "GGML_SSE42": ("sse4_2",),
+    "GGML_AVX": ("avx",),
+    "GGML_AVX2": ("avx2",),
+    "GGML_FMA": ("fma",),
+    "GGML_F16C": ("f16c",),
+    "GGML_BMI2": ("bmi2",),
+    "GGML_AVX_VNNI": ("avx_vnni",),
+    "GGML_AVX512": _AVX512,
+    "GGML_AVX512_VBMI": (*_AVX512, "avx512vbmi"),
+    "GGML_AVX512_VNNI": (*_AVX512, "avx512_vnni"),
+    "GGML_AVX512_BF16": (*_AVX512, "avx512_bf16"),
+}
+# Never compiled in: advertised is not the same as usable (see the module docstring).
+ALWAYS_OFF = ["GGML_AMX_TILE", "GGML_AMX_INT8", "GGML_AMX_BF16"]
+# Build only what locollm loads: the multimodal library (mtmd) is imported lazily by
+# llama-cpp-python and never by locollm; skipping it saves a quarter of the compile.
+COMMON = ["-DLLAVA_BUILD=OFF", "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_EXAMPLES=OFF",
+          "-DLLAMA_BUILD_TOOLS=OFF", "-DLLAMA_BUILD_SERVER=OFF"]
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags, lower case (Linux /proc/cpuinfo; macOS sysctl)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    if sys.platform == "darwin":
+        out = subprocess.run(["sysctl", "-n", "machdep.cpu.features",
+                              "machdep.cpu.leaf7_features"], capture_output=True, text=True)
+        return {f.lower().replace(".", "_") for f in out.stdout.split()}
+    return set()
+
+
+def cmake_args(flags: set[str] | None = None, machine: str | None = None) -> list[str]:
+    """CMake flags that build a llama.cpp safe for this CPU.
+
+    x86-64: GGML_NATIVE off, every extension named from ``flags``, AMX off. Other machines
+    (Apple silicon with Metal, aarch64) keep llama.cpp's own defaults: the AMX fault is x86's.
+    """
+    machine = (machine or platform.machine()).lower()
+    flags = cpu_flags() if flags is None else flags
+    if machine not in ("x86_64", "amd64", "i686", "i386"):
+        return list(COMMON)
+    args = ["-DGGML_NATIVE=OFF"]
+    args += [f"-D{opt}={'ON' if flags.issuperset(need) else 'OFF'}"
+             for opt, need in X86_FEATURES.items()]
+    args += [f"-D{opt}=OFF" for opt in ALWAYS_OFF]
+    return args + COMMON
+
+
+def build_key(args: list[str], version: str = LLAMA_CPP_PYTHON) -> str:
+    """Cache key of a wheel: the version and the exact flags it was built with."""
+    return f"{version}-{hashlib.sha256(' '.join(args).encode()).hexdigest()[:12]}"
+
+
+def wheel_cache() -> Path:
+    base = os.environ.get("LOCOLLM_WHEEL_CACHE") or Path(
+        os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "locollm" / "wheels"
+    return Path(base)
+
+
+def installed_ok(python: str) -> tuple[bool, str]:
+    """Does the llama-cpp-python installed for ``python`` import and decode in a subprocess?
+
+    Returns (ok, detail). A missing package is (False, "missing").
+    """
+    probe = subprocess.run([python, "-c", "import llama_cpp, sys; print(llama_cpp.__version__)"],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        return False, "missing"
+    version = probe.stdout.strip()
+    check = subprocess.run([python, "-m", "locollm.doctor", "--probe-only"],
+                           capture_output=True, text=True)
+    if check.returncode == 0:
+        return True, version
+    if "No module named" in check.stderr:  # locollm not installed yet: import was enough
+        return True, version
+    return False, f"{version} fails its decode check:\n{check.stdout}{check.stderr}"
+
+
+def build_wheel(python: str, args: list[str], version: str) -> Path:
+    """Compile llama-cpp-python once per (version, flags) into the wheel cache."""
+    folder = wheel_cache() / build_key(args, version)
+    wheels = sorted(folder.glob("llama_cpp_python-*.whl"))
+    if wheels:
+        print(f"llama_build: cached wheel {wheels[-1]}")
+        return wheels[-1]
+    tmp = folder.with_name(folder.name + ".tmp")
+    tmp.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, CMAKE_ARGS=" ".join(args), FORCE_CMAKE="1")
+    env.setdefault("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2))
+    print(f"llama_build: compiling llama-cpp-python {version} (5-20 minutes, once per machine)")
+    print(f"llama_build: CMAKE_ARGS={env['CMAKE_ARGS']}")
+    subprocess.run([python, "-m", "pip", "wheel", "-q", "--no-deps", "--no-cache-dir",
+                    "--no-binary", "llama-cpp-python", "-w", str(tmp),
+                    f"llama-cpp-python=={version}"], env=env, check=True)
+    os.replace(tmp, folder) if not folder.exists() else None
+    return sorted(folder.glob("llama_cpp_python-*.whl"))[-1]
+
+
+def rebuild_command(args: list[str] | None = None, python: str = "python") -> str:
+    """The one command that rebuilds llama-cpp-python safely (printed by ``locollm doctor``)."""
+    args = cmake_args() if args is None else args
+    return (f"CMAKE_ARGS={shlex.quote(' '.join(args))} FORCE_CMAKE=1 {python} -m pip install "
+            f"--force-reinstall --no-deps --no-cache-dir --no-binary llama-cpp-python "
+            f"llama-cpp-python=={LLAMA_CPP_PYTHON}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--python", default=sys.executable, help="interpreter to install into")
+    parser.add_argument("--force", action="store_true", help="rebuild even if one works")
+    parser.add_argument("--print-args", action="store_true", help="print the CMake flags")
+    parser.add_argument("--version", default=LLAMA_CPP_PYTHON)
+    opts = parser.parse_args(argv)
+    extra = shlex.split(os.environ.get("LLAMA_CMAKE_ARGS", ""))  # the user's own, last wins
+    args = cmake_args() + extra
+    if opts.print_args:
+        print(" ".join(args))
+        return 0
+    if not opts.force:
+        ok, detail = installed_ok(opts.python)
+        if ok:
+            print(f"llama_build: keeping the installed llama-cpp-python {detail}")
+            return 0
+        if detail != "missing":
+            print(f"llama_build: the installed llama-cpp-python {detail}\nllama_build: rebuilding")
+    wheel = build_wheel(opts.python, args, opts.version)
+    subprocess.run([opts.python, "-m", "pip", "install", "-q", "--force-reinstall", "--no-deps",
+                    str(wheel)], check=True)
+    # its pure-Python dependencies (diskcache, jinja2, typing-extensions, numpy)
+    subprocess.run([opts.python, "-m", "pip", "install", "-q", str(wheel)], check=True)
+    print(f"llama_build: installed {wheel.name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
