@@ -23,7 +23,8 @@ TORCH_SPEC ?= torch==2.13.0
 # locollm/llama_build.py) because a user's CUDA/Metal build of either must be kept.
 # Refresh after an upgrade that passed `make test`: `make constraints`.
 CONSTRAINTS ?= constraints.txt
-# llama-cpp-python is built by locollm/llama_build.py, not by pip's dependency resolution:
+# llama-cpp-python (LLAMA_SPEC: the version the suite passed with) is built by
+# locollm/llama_build.py, not by pip's dependency resolution:
 #  - GGML_NATIVE=OFF, and each ISA extension named from this CPU's own flags: AVX, AVX2, FMA,
 #    F16C, BMI2 and AVX-512 stay on where the CPU has them (the fast paths; same speed as the
 #    native build, bench/llama_build_speed.py), AMX is always off. The default native build
@@ -33,6 +34,7 @@ CONSTRAINTS ?= constraints.txt
 #  - the wheel is cached per (version, flags): pip's wheel cache ignores CMAKE_ARGS.
 #  - an installed llama-cpp-python (CUDA, Metal, Colab's) is kept when its decode check passes.
 # LLAMA_REBUILD=1 rebuilds anyway; LLAMA_CMAKE_ARGS adds flags of your own (-DGGML_CUDA=ON).
+LLAMA_SPEC := llama-cpp-python==0.3.36
 LLAMA_REBUILD ?=
 export LLAMA_CMAKE_ARGS ?=
 DEMO_DIR ?= runs/demo
@@ -52,7 +54,7 @@ $(STAMP): pyproject.toml $(CONSTRAINTS) locollm/llama_build.py
 	$(PY) -c "import torch" 2>/dev/null || PIP_CONSTRAINT=$(CURDIR)/$(CONSTRAINTS) \
 	    $(PY) -m pip install -q "$(TORCH_SPEC)"
 	PIP_CONSTRAINT=$(CURDIR)/$(CONSTRAINTS) $(PY) locollm/llama_build.py --python $(PY) \
-	    $(if $(LLAMA_REBUILD),--force)
+	    --version $(subst llama-cpp-python==,,$(LLAMA_SPEC)) $(if $(LLAMA_REBUILD),--force)
 	PIP_CONSTRAINT=$(CURDIR)/$(CONSTRAINTS) $(PY) -m pip install -q -e ".[dev]"
 	$(LOCO) doctor --quick
 	touch $@

@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO / "tests"))  # helpers_adapters: LoRA GGUFs without 
 
 from helpers_adapters import make_adapter, serving  # noqa: E402
 
-from locollm.data import load_examples  # noqa: E402
+from locollm.data.jsonl import load_examples  # noqa: E402
 from locollm.models import resolve  # noqa: E402
 from locollm.prompt import format_prompt  # noqa: E402
 from locollm.runtime.session import open_runtime  # noqa: E402

@@ -20,8 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from locollm.datacheck import check_dataset
-from locollm.neardup import find_duplicates, jaccard_all_pairs, prompt_texts
+from locollm.data.check import check_dataset
+from locollm.data.neardup import find_duplicates, jaccard_all_pairs, prompt_texts
 
 INSTRUCTION = ("Solve the following arithmetic word problem. Show your reasoning step by step, "
                "then give the final answer.")

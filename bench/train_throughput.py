@@ -119,7 +119,7 @@ def resident(model):
 def load_items(model_dir: Path, limit: int | None):
     from transformers import AutoTokenizer
 
-    from locollm.data import load_examples
+    from locollm.data.jsonl import load_examples
     from locollm.prompt import format_for_tokenizer
     from locollm.train.tokens import tokenize_examples
 

@@ -1,4 +1,4 @@
-"""Errors the library raises. Only cli.py turns them into messages and exit codes.
+"""Errors the library raises. Only the CLI (locollm/cli/) turns them into messages and exit codes.
 
 Every error can carry the file and line it is about and a fix, so a user reads
 ``data.jsonl:12: 'output' is missing (fix: add a non-empty "output" string)``

@@ -43,8 +43,8 @@ def make_adapter(folder: Path, base, *, rank: int = 4, std: float = 0.05, seed: 
                  zero: bool = False, base_name: str = "gemma-3-270m",
                  modules: tuple[str, ...] = ("q_proj", "v_proj")) -> Path:
     """An adapter folder (``adapter.gguf`` + ``locollm.json``) for the resolved ``base``."""
-    from locollm.adapter import AdapterMeta, lora_gguf_path
-    from locollm.gguf.lora import write_lora_gguf
+    from locollm.adapter.meta import AdapterMeta, lora_gguf_path
+    from locollm.export.lora_writer import write_lora_gguf
     from locollm.prompt import STOP_STRINGS
 
     folder = Path(folder)
@@ -61,7 +61,7 @@ def make_adapter(folder: Path, base, *, rank: int = 4, std: float = 0.05, seed: 
 
 def write_result(path: Path, model: str, correct: int, total: int) -> Path:
     """An eval result JSON as ``locollm eval`` writes it."""
-    from locollm.evaluate import BenchResult
+    from locollm.evaluate.results import BenchResult
 
     return BenchResult(model, "eval/benchmark.jsonl", correct / total, correct, total,
                        1.0).save(path)
@@ -83,7 +83,7 @@ def make_guide_layout(folder: Path, *, score: tuple[int, int] = (36, 50),
     write_result(folder / "eval" / "results.json", folder.name, *score)
     write_result(folder / "eval" / "base_results.json", "base", *base_score)
     if ood:  # as `locollm eval --adapter DOMAIN` writes it with an eval/ood.jsonl
-        from locollm.evaluate import BenchResult, OodResult
+        from locollm.evaluate.results import BenchResult, OodResult
 
         OodResult(BenchResult("base", "eval/ood.jsonl", 0.9, 9, 10, 1.0),
                   BenchResult(folder.name, "eval/ood.jsonl", 0.8, 8, 10, 1.0)).save(
@@ -93,7 +93,7 @@ def make_guide_layout(folder: Path, *, score: tuple[int, int] = (36, 50),
 
 def full_entry(**overrides):
     """A complete, valid registry entry (the guide's example numbers)."""
-    from locollm.registry import RegistryEntry
+    from locollm.adapter.registry import RegistryEntry
 
     values = {"version": "1.0.0", "base_model": "gemma-3-270m", "quantization": "Q4_K_M",
               "lora_rank": 4, "created": "2026-S2", "authors": ["Team Pi, ISYS6020"],
@@ -107,7 +107,7 @@ def make_adapters_root(root: Path, base) -> Path:
     """An ``adapters/`` folder: ``math`` (a LoRA that changes the output, keywords "add",
     "how many", "sum"), ``zero`` (a LoRA with B = 0: output identical to the base, keyword
     "zero") and their registry."""
-    from locollm.registry import registry_path, write_entry
+    from locollm.adapter.registry import registry_path, write_entry
 
     make_adapter(root / "math", base, std=0.08, seed=1)
     make_adapter(root / "zero", base, zero=True)

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from locollm.cli import build_train_config
 from locollm.config import TrainConfig, merge_config, read_yaml
 from locollm.errors import ConfigError
+from locollm.train.settings import build_train_config
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").rglob("*.yaml"))
 

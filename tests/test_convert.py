@@ -9,8 +9,8 @@ from click.testing import CliRunner
 from conftest import REPO
 
 from locollm.cli import cli
-from locollm.convert import convert, last_boxed
-from locollm.data import load_examples
+from locollm.data.convert import convert, last_boxed
+from locollm.data.jsonl import load_examples
 from locollm.errors import DataError
 
 FIX = REPO / "tests" / "fixtures" / "datasets"

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from conftest import REPO, write_jsonl
 
 from locollm.cli import cli
-from locollm.datacheck import check_dataset
+from locollm.data.check import check_dataset
 
 INSTR = "Solve the following arithmetic word problem. Show your reasoning step by step."
 NAMES = ["Tom", "Ana", "Lee", "Maya", "Sam", "Nora", "Ravi", "Ella", "Omar", "Zoe", "Ivy", "Kai"]

@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 from conftest import REPO
 
-from locollm.evaluate import extract_answer
+from locollm.evaluate.scorers import extract_answer
 
 MATH = REPO / "adapters" / "math"
 

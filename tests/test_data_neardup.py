@@ -7,7 +7,7 @@ import subprocess
 import sys
 import zlib
 
-from locollm.neardup import find_duplicates, jaccard_all_pairs, normalize, prompt_texts
+from locollm.data.neardup import find_duplicates, jaccard_all_pairs, normalize, prompt_texts
 
 WORDS = [f"w{i}" for i in range(400)]
 
@@ -101,7 +101,7 @@ def test_result_does_not_depend_on_order_or_hash_seed():
     n = len(texts) - 1
     assert forward == {(min(n - p.a, n - p.b), max(n - p.a, n - p.b), p.similarity)
                        for p in backward}
-    code = ("from locollm.neardup import find_duplicates; import sys, json; "
+    code = ("from locollm.data.neardup import find_duplicates; import sys, json; "
             "t = json.load(sys.stdin); "
             "print(sorted((p.a, p.b, p.similarity) for p in find_duplicates(t).pairs))")
     import json

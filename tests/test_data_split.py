@@ -11,9 +11,9 @@ from conftest import write_jsonl
 from test_data_check import INSTR, problems
 
 from locollm.cli import cli
-from locollm.datacheck import check_dataset
+from locollm.data.check import check_dataset
+from locollm.data.split import split_dataset
 from locollm.errors import DataError
-from locollm.split import split_dataset
 
 STORIES = [
     "During the long summer holiday {n} collected 38 smooth grey pebbles on the beach and then "

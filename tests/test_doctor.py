@@ -121,6 +121,11 @@ def test_the_rebuild_command_pins_the_version_and_skips_pips_cache():
     assert cmd.startswith("CMAKE_ARGS=-DGGML_NATIVE=OFF ")
 
 
+def test_make_setup_builds_the_pinned_version():
+    makefile = (REPO / "Makefile").read_text()
+    assert f"LLAMA_SPEC := llama-cpp-python=={llama_build.LLAMA_CPP_PYTHON}\n" in makefile
+
+
 def test_an_installed_build_that_decodes_is_kept():
     ok, detail = llama_build.installed_ok(sys.executable)
     assert ok and detail == llama_build.LLAMA_CPP_PYTHON

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from helpers_adapters import lora_tensors, make_adapter
 
-from locollm.adapter import lora_gguf_path
+from locollm.adapter.meta import lora_gguf_path
 from locollm.errors import AdapterError, RuntimeEngineError
-from locollm.gguf.lora import write_lora_gguf
+from locollm.export.lora_writer import write_lora_gguf
 from locollm.prompt import format_prompt
 from locollm.runtime.engine import Engine, EngineConfig, quantize_model
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from locollm.evaluate import extract_answer, is_correct, verdict
+from locollm.evaluate.scorers import extract_answer, is_correct
+from locollm.evaluate.verdict import verdict
 
 
 @pytest.mark.parametrize(("text", "expected"), [

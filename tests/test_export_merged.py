@@ -6,7 +6,8 @@ import gguf
 import pytest
 from helpers_adapters import make_adapter
 
-from locollm.export import export_merged, verify_merged
+from locollm.export.merged import export_merged
+from locollm.export.verify import verify_merged
 
 pytestmark = pytest.mark.slow
 

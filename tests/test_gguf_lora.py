@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from locollm.errors import AdapterError
-from locollm.gguf.lora import write_lora_gguf
+from locollm.export.lora_writer import write_lora_gguf
 from locollm.gguf.names import lora_tensor_name
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from locollm import profiles
 from locollm.cli import cli
 from locollm.errors import ConfigError
-from locollm.profiles import Device, pick_profile, resolve_profile
+from locollm.train import profiles
+from locollm.train.profiles import Device, pick_profile, resolve_profile
 
 T4 = Device("cuda", "Tesla T4", 14.7, 14.5, bf16=False)
 RTX_4070 = Device("cuda", "NVIDIA GeForce RTX 4070", 11.7, 11.0, bf16=True)

@@ -9,19 +9,18 @@ import yaml
 from click.testing import CliRunner
 from helpers_adapters import full_entry, make_adapter, make_guide_layout, write_result
 
-from locollm.cli import cli
-from locollm.errors import AdapterError, ConfigError
-from locollm.registry import (
+from locollm.adapter.register import gguf_quantization, register
+from locollm.adapter.registry import (
     HEADER,
-    gguf_quantization,
     improvement,
     load_registry,
-    register,
     render_entry,
-    validate,
     validate_registry,
     write_entry,
 )
+from locollm.adapter.validate import validate
+from locollm.cli import cli
+from locollm.errors import AdapterError, ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from click.testing import CliRunner
 from helpers_adapters import full_entry, make_adapter
 
+from locollm.adapter.registry import Registry, write_entry
 from locollm.cli import cli
-from locollm.registry import Registry, write_entry
 from locollm.runtime.router import Router
 
 

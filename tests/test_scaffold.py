@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
+from locollm.adapter.scaffold import check_slug, new_adapter
 from locollm.cli import cli
 from locollm.config import TrainConfig, merge_config, read_yaml
-from locollm.datacheck import check_dataset
+from locollm.data.check import check_dataset
 from locollm.errors import LocollmError
-from locollm.scaffold import check_slug, new_adapter
 
 
 def test_new_adapter_writes_the_guide_layout(tmp_path):

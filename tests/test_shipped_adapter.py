@@ -7,10 +7,10 @@ import json
 from click.testing import CliRunner
 from conftest import REPO
 
-from locollm.adapter import load_meta
+from locollm.adapter.meta import load_meta
+from locollm.adapter.registry import load_registry
 from locollm.cli import cli
-from locollm.evaluate import is_correct
-from locollm.registry import load_registry
+from locollm.evaluate.scorers import is_correct
 
 MATH = REPO / "adapters" / "math"
 

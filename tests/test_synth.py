@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from conftest import REPO, write_jsonl
 
 from locollm.cli import cli
-from locollm.synth import SynthConfig, SynthError, parse_example, synthesize
+from locollm.data.synth import SynthConfig, SynthError, parse_example, synthesize
 
 VALIDATOR = f"{REPO}/adapters/math/training/validate.py:validate"
 INSTR = "Solve the following arithmetic word problem. Show your steps."

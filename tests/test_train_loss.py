@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from locollm.config import TrainConfig
-from locollm.data import Example
+from locollm.data.jsonl import Example
 from locollm.train import peft_backend
 from locollm.train.loss import _frozen_float32_head, causal_lm_loss, shared_prefix_len
 from locollm.train.tokens import IGNORE, collate, tokenize_examples

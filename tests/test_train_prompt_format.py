@@ -14,7 +14,7 @@ import shutil
 import pytest
 from conftest import write_jsonl
 
-from locollm.adapter import load_meta
+from locollm.adapter.meta import load_meta
 from locollm.config import TrainConfig
 from locollm.prompt import PromptFormat, format_for_tokenizer, format_prompt, parse_response
 from locollm.runtime.engine import Completion
@@ -84,7 +84,7 @@ def test_training_tokens_are_the_eval_prompt_tokens(trained):
 
 
 def test_eval_query_and_server_send_the_same_prompt(trained, tmp_path, monkeypatch):
-    from locollm import evaluate
+    from locollm.evaluate import runner as evaluate
     from locollm.runtime import query as query_mod
     from locollm.runtime import session
     from locollm.runtime.router import Router

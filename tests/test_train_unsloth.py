@@ -156,7 +156,7 @@ def test_unsloth_run_resumes_from_the_trainer_checkpoint(fake_unsloth, tiny_mode
 
 
 def test_training_text_is_the_shared_prompt_format():
-    from locollm.data import Example
+    from locollm.data.jsonl import Example
 
     text = training_texts([Example("Add the numbers.", "2 + 3", "5")], PromptFormat(), "<eos>")
     assert text == ["### Instruction:\nAdd the numbers.\n\n### Input:\n2 + 3\n\n"

@@ -1,1 +1,2 @@
-"""Runtime: the llama.cpp engine (base loaded once, adapters swapped), router and HTTP server."""
+"""Serving and asking: the engine (the only llama.cpp user), sessions over a base and its
+adapters, the router, `loco query`, `loco chat` and the OpenAI-compatible server."""

@@ -12,10 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..adapter import load_meta, resolve_adapter
+from ..adapter.meta import ADAPTERS_ROOT, load_meta, resolve_adapter, trained_adapters
 from ..errors import AdapterError, LocollmError
 from ..prompt import PromptFormat, format_prompt, parse_response
-from ..registry import ADAPTERS_ROOT, trained_adapters
 from .engine import Completion
 from .router import Route
 from .session import Runtime, open_runtime

@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..adapter import default_instruction, resolve_adapter
+from ..adapter.meta import default_instruction, resolve_adapter
 from ..prompt import PromptFormat, format_prompt, parse_response
 from .engine import Completion
 from .session import open_engine
@@ -34,7 +34,7 @@ def query(text: str, *, adapter: str | None = None, base_model: str | None = Non
 
     With ``instruction`` the query becomes the input of that instruction. Without it, an
     adapter trained on one dominant instruction gets that one (see
-    :func:`locollm.adapter.default_instruction`); otherwise the query is the instruction.
+    :func:`locollm.adapter.meta.default_instruction`); otherwise the query is the instruction.
     """
     from ..models import resolve
 

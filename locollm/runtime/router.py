@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..registry import ADAPTERS_ROOT, Registry, load_registry, registry_path, trained_adapters
+from ..adapter.meta import ADAPTERS_ROOT, trained_adapters
+from ..adapter.registry import Registry, load_registry, registry_path
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .. import __version__
-from ..adapter import lora_gguf_path
+from ..adapter.meta import lora_gguf_path
 from ..errors import AdapterError, LocollmError
 from ..prompt import PromptFormat, parse_response
 from .chat import turn_prompt

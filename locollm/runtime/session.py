@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..adapter import (
+from ..adapter.meta import (
     AdapterMeta,
     default_instruction,
     load_meta,
@@ -61,7 +61,7 @@ def open_engine(base_model: str | None, adapter_dirs: list[Path] | None = None,
     for folder, meta in metas.items():
         gguf_file = lora_gguf_path(folder)
         if not gguf_file.exists():
-            from ..export import export_lora_gguf
+            from ..export.lora import export_lora_gguf
 
             export_lora_gguf(folder)
         engine.load_adapter(meta.name, gguf_file)
@@ -100,7 +100,8 @@ def open_runtime(adapters: list[str | Path] | None = None, *, base_model: str | 
                  config: EngineConfig | None = None) -> Runtime:
     """Open the base once with ``adapters`` (names or folders; None: every trained adapter
     under ``adapters_root``), and a router over their registry keywords."""
-    from ..registry import load_registry, registry_path, trained_adapters
+    from ..adapter.meta import trained_adapters
+    from ..adapter.registry import load_registry, registry_path
     from .router import Router
 
     root = Path(adapters_root)

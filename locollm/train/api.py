@@ -19,9 +19,9 @@ from pathlib import Path
 
 import yaml
 
-from ..adapter import METADATA, PEFT_FILES, AdapterMeta, lora_gguf_path
+from ..adapter.meta import METADATA, PEFT_FILES, AdapterMeta, lora_gguf_path
 from ..config import TrainConfig
-from ..data import Example, load_examples
+from ..data.jsonl import Example, load_examples
 from ..errors import ConfigError, LocollmError
 from ..models import BaseModel, resolve, training_dir
 from ..paths import sha256_file

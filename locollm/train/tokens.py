@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from ..data import Example
+from ..data.jsonl import Example
 from ..errors import DataError, Problem
 from ..prompt import PromptFormat, format_completion, format_prompt
 

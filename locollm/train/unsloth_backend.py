@@ -20,7 +20,7 @@ import json
 import time
 from pathlib import Path
 
-from ..data import Example
+from ..data.jsonl import Example
 from ..paths import atomic_write
 from ..prompt import PromptFormat, format_completion, format_prompt
 from . import checkpoint

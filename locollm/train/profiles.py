@@ -12,8 +12,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import read_yaml
-from .errors import ConfigError
+from ..config import read_yaml
+from ..errors import ConfigError
 
 PROFILES = ("t4", "consumer-gpu", "cpu")
 MIN_FREE_GB = 5.0  # below this the GPU profiles' batch sizes may not fit a 3B model
@@ -41,7 +41,7 @@ class Choice:
 
 def configs_dir() -> Path:
     """The ``configs/`` folder: next to the package in a checkout, else under the cwd."""
-    for folder in (Path(__file__).resolve().parent.parent / "configs", Path.cwd() / "configs"):
+    for folder in (Path(__file__).resolve().parents[2] / "configs", Path.cwd() / "configs"):
         if folder.is_dir():
             return folder
     raise ConfigError("cannot find the configs/ folder with the hardware profiles",

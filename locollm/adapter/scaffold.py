@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from .errors import LocollmError
+from ..errors import LocollmError
 
 SLUG = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
 MAX_SLUG = 40
@@ -122,7 +122,7 @@ def _field_comments(cls: type) -> dict[str, list[str]]:
 
 def config_yaml(domain: str, root: Path) -> str:
     """The default TrainConfig as commented YAML, pointed at this adapter's folder."""
-    from .config import TrainConfig
+    from ..config import TrainConfig
 
     cfg = TrainConfig(dataset=str(root / domain / "training" / "dataset.jsonl"),
                       output=str(root / domain))
@@ -143,7 +143,7 @@ def new_adapter(domain: str, root: str | Path = "adapters") -> Path:
     Raises:
         LocollmError: ``domain`` is not a lowercase slug, or the folder already exists.
     """
-    from .paths import atomic_dir
+    from ..paths import atomic_dir
 
     check_slug(domain)
     root = Path(root)
@@ -165,6 +165,6 @@ def new_adapter(domain: str, root: str | Path = "adapters") -> Path:
 
 
 def _default_base() -> str:
-    from .config import TrainConfig
+    from ..config import TrainConfig
 
     return TrainConfig().base_model

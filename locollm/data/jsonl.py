@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import DataError, Problem
+from ..errors import DataError, Problem
 
 REQUIRED = ("instruction", "output")
 KNOWN = ("instruction", "input", "output")
@@ -198,7 +198,7 @@ def load_examples(path: str | Path) -> list[Example]:
 
 def write_jsonl(path: str | Path, rows: Iterable[dict]) -> Path:
     """Write rows as JSONL atomically."""
-    from .paths import atomic_write
+    from ..paths import atomic_write
 
     text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     return atomic_write(path, text)

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .data import write_jsonl
-from .errors import DataError
+from ..errors import DataError
+from .jsonl import write_jsonl
 
 MATH_INSTRUCTION = ("Solve the following arithmetic word problem. Show your reasoning step by "
                     "step, then give the final answer.")
@@ -179,7 +179,7 @@ def load_rows(source: str, fmt: Format, split: str = "train", subset: str | None
     """Load SOURCE (hub name, hub-layout folder or single file) as a ``datasets.Dataset``."""
     import datasets
 
-    from .paths import home
+    from ..paths import home
 
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity_error()
@@ -215,7 +215,7 @@ def load_rows(source: str, fmt: Format, split: str = "train", subset: str | None
 
 
 def _require_hub(source: str) -> None:
-    from .models import hub_online
+    from ..models import hub_online
 
     if not hub_online():
         raise DataError(f"{source!r} is a hub dataset, and the Hugging Face hub cannot be "

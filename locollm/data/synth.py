@@ -25,10 +25,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .data import read_jsonl, to_example, write_jsonl
-from .errors import LocollmError, Problem
+from ..errors import LocollmError, Problem
+from ..paths import atomic_write
+from .jsonl import read_jsonl, to_example, write_jsonl
 from .neardup import find_duplicates, prompt_texts
-from .paths import atomic_write
 
 TEMPLATE = """\
 Generate a {domain} training example for a language model.

@@ -11,11 +11,12 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import __version__
-from .errors import AdapterError
-from .paths import atomic_write
-from .prompt import STOP_STRINGS, PromptFormat
+from .. import __version__
+from ..errors import AdapterError
+from ..paths import atomic_write
+from ..prompt import STOP_STRINGS, PromptFormat
 
+ADAPTERS_ROOT = Path("adapters")
 METADATA = "locollm.json"
 LORA_GGUF = "adapter.gguf"
 PEFT_FILES = ("adapter_config.json", "adapter_model.safetensors")
@@ -93,7 +94,7 @@ def default_instruction(folder: str | Path) -> str | None:
     """
     from collections import Counter
 
-    from .data import read_jsonl
+    from ..data.jsonl import read_jsonl
 
     dataset = Path(folder) / "training" / "dataset.jsonl"
     if not dataset.exists():
@@ -103,3 +104,12 @@ def default_instruction(folder: str | Path) -> str | None:
         return None
     top, n = counts.most_common(1)[0]
     return top if n * 2 > sum(counts.values()) else None
+
+
+def trained_adapters(root: str | Path = ADAPTERS_ROOT) -> dict[str, Path]:
+    """Adapter folders under ``root`` that hold trained metadata, by domain."""
+    root = Path(root)
+    if not root.is_dir():
+        return {}
+    return {p.name: p for p in sorted(root.iterdir())
+            if p.is_dir() and not p.name.startswith(".") and (p / METADATA).exists()}

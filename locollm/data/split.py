@@ -14,8 +14,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from .data import Example, load_examples, write_jsonl
-from .errors import DataError
+from ..errors import DataError
+from .jsonl import Example, load_examples, write_jsonl
 from .neardup import find_duplicates, prompt_texts
 
 

@@ -14,8 +14,8 @@ import gguf
 import numpy as np
 
 from ..errors import AdapterError
+from ..gguf.names import lora_tensor_name
 from ..paths import atomic_path
-from .names import lora_tensor_name
 
 
 def write_lora_gguf(tensors: dict[str, np.ndarray], out: str | Path, *, arch: str,

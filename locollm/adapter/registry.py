@@ -3,14 +3,12 @@
 One entry per domain (``version``, ``base_model``, ``quantization``, ``lora_rank``, ``created``,
 ``authors``, ``benchmark_score``, ``base_model_score``, ``improvement``, ``description``,
 ``tags``, ``size_mb``, ``router_keywords``). This module loads and validates the file (every
-problem collected, with its line and a fix), writes one entry from an adapter folder's metadata
-and eval results without disturbing the rest of the file (comments included), and checks a
-folder against the guide's layout. The keyword router reads ``router_keywords`` from here.
+problem collected, with its line and a fix) and writes one entry without disturbing the rest
+of the file (comments included). The keyword router reads ``router_keywords`` from here.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 from dataclasses import asdict, dataclass, field, fields
@@ -19,12 +17,11 @@ from typing import Any
 
 import yaml
 
-from .adapter import METADATA, load_meta, lora_gguf_path
-from .errors import AdapterError, ConfigError, LocollmError, Problem
-from .paths import atomic_write
+from ..errors import ConfigError, Problem
+from ..paths import atomic_write
+from .meta import ADAPTERS_ROOT
 from .scaffold import SLUG
 
-ADAPTERS_ROOT = Path("adapters")
 REGISTRY_NAME = "registry.yaml"
 
 HEADER = """\
@@ -52,20 +49,6 @@ HEADER = """\
 #   router_keywords   words that make `loco route` / model "auto" pick this adapter
 #                     (whole words, case-insensitive)
 """
-
-# What the guide's layout requires, and how each file comes about.
-LAYOUT: tuple[tuple[str, str], ...] = (
-    ("adapter_config.json", "train it: locollm train --domain {d}"),
-    ("adapter_model.safetensors", "train it: locollm train --domain {d}"),
-    ("training/dataset.jsonl", "put the full training set there"),
-    ("training/train_config.yaml", "train it: locollm train --domain {d} (writes it)"),
-    ("training/TRAINING_LOG.md", "document the data, runs and iterations there"),
-    ("eval/benchmark.jsonl", "write 50+ held-out test cases there"),
-    ("eval/results.json", "run: locollm eval --adapter {d}"),
-    ("eval/base_results.json", "run: locollm eval --adapter {d}"),
-    ("eval/ood_results.json", "put an out-of-domain set in eval/ood.jsonl, then run: "
-     "locollm eval --adapter {d}"),
-)
 
 _VERSION = re.compile(r"^\d+\.\d+\.\d+$")
 _IMPROVEMENT = re.compile(r"^[+-]\d+(?:\.\d+)?(%| pts)$")
@@ -303,230 +286,3 @@ def write_entry(path: str | Path, domain: str, entry: RegistryEntry) -> Path:
         raise ConfigError(f"could not place the entry for {domain!r} in the registry",
                           file=path, fix="fix the file's layout by hand; nothing was written")
     return atomic_write(path, new_text)
-
-
-# ----------------------------------------------------------------------- from an adapter folder
-def read_score(path: Path, domain: str) -> float:
-    """The ``score`` of an eval result JSON (``locollm eval`` writes these); for
-    ``ood_results.json``, the adapter's score."""
-    fix = f"run: locollm eval --adapter {domain}"
-    if not path.exists():
-        raise AdapterError("eval result missing", file=path, fix=fix)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        data = data["adapter"] if "adapter" in data and "score" not in data else data
-        score = data["score"] if "score" in data else data["correct"] / data["total"]
-    except (ValueError, KeyError, TypeError, ZeroDivisionError) as exc:
-        raise AdapterError(f"unreadable eval result ({exc})", file=path, fix=fix) from exc
-    if not _is_number(score) or not 0 <= score <= 1:
-        raise AdapterError(f"score {score!r} is not between 0 and 1", file=path, fix=fix)
-    return float(score)
-
-
-def gguf_quantization(path: str | Path) -> str:
-    """The quantization of a GGUF (``Q4_K_M``…), read from ``general.file_type`` in its header."""
-    import gguf
-
-    from .gguf.header import read_keys
-
-    file_type = read_keys(path, {"general.file_type"}).get("general.file_type")
-    if file_type is None:
-        return "unknown"
-    return gguf.LlamaFileType(file_type).name.removeprefix("MOSTLY_").removeprefix("ALL_")
-
-
-def _size_mb(folder: Path) -> float:
-    for path in (folder / "adapter_model.safetensors", lora_gguf_path(folder)):
-        if path.exists():
-            return round(path.stat().st_size / 1e6, 1)
-    return 0.0
-
-
-def entry_from_folder(folder: str | Path, existing: RegistryEntry | None = None,
-                      **overrides: Any) -> RegistryEntry:
-    """A registry entry from an adapter folder: ``locollm.json`` and ``eval/*results.json``.
-
-    Measured fields (base model, quantization, rank, scores, improvement, size) are always
-    read from the folder. Written fields (version, created, authors, description, tags,
-    router keywords) come from ``overrides``, else ``existing``, else defaults.
-    """
-    from .models import resolve
-
-    folder = Path(folder)
-    meta = load_meta(folder)
-    domain = folder.resolve().name
-    score = read_score(folder / "eval" / "results.json", domain)
-    base_score = read_score(folder / "eval" / "base_results.json", domain)
-    entry = existing or RegistryEntry(
-        created=(meta.created or dt.date.today().isoformat())[:10], tags=[domain],
-        router_keywords=[domain])
-    try:
-        base = resolve(meta.base_model)
-        quant = gguf_quantization(base.gguf) if base.gguf else "F32"
-    except LocollmError:  # base not available here (offline hub id): keep what was written
-        quant = entry.quantization or "unknown"
-    values = asdict(entry) | {k: v for k, v in overrides.items() if v not in (None, [], ())}
-    values.update(base_model=meta.base_model, quantization=quant, lora_rank=meta.lora_rank,
-                  benchmark_score=round(score, 4), base_model_score=round(base_score, 4),
-                  improvement=improvement(round(score, 4), round(base_score, 4)),
-                  size_mb=_size_mb(folder))
-    for key in ("authors", "tags", "router_keywords"):
-        values[key] = list(values[key])
-    return RegistryEntry(**values)
-
-
-@dataclass
-class Registration:
-    """What `locollm adapters register` wrote, and what the entry still lacks."""
-
-    domain: str
-    entry: RegistryEntry
-    path: Path
-    problems: list[Problem]
-
-
-def register(adapter: str | Path, registry: str | Path | None = None,
-             adapters_root: str | Path = ADAPTERS_ROOT, **overrides: Any) -> Registration:
-    """Write or refresh the registry entry of an adapter folder (or a domain under adapters/).
-
-    Args:
-        adapter: folder or domain name.
-        registry: registry file (default ``<adapters_root>/registry.yaml``).
-        adapters_root: where domain names are looked up.
-        **overrides: written fields to set: version, created, authors, description, tags,
-            router_keywords.
-    """
-    from .adapter import resolve_adapter
-
-    folder = resolve_adapter(adapter, adapters_root)
-    domain = folder.resolve().name
-    path = Path(registry) if registry else registry_path(adapters_root)
-    current, _ = validate_registry(path)
-    entry = entry_from_folder(folder, current.entries.get(domain), **overrides)
-    write_entry(path, domain, entry)
-    _, problems = validate_registry(path)
-    return Registration(domain, entry, path, problems.get(domain, []))
-
-
-# ----------------------------------------------------------------------------- folder layout
-def trained_adapters(root: str | Path = ADAPTERS_ROOT) -> dict[str, Path]:
-    """Adapter folders under ``root`` that hold trained metadata, by domain."""
-    root = Path(root)
-    if not root.is_dir():
-        return {}
-    return {p.name: p for p in sorted(root.iterdir())
-            if p.is_dir() and not p.name.startswith(".") and (p / METADATA).exists()}
-
-
-def _consistency(domain: str, folder: Path, entry: RegistryEntry, path: Path,
-                 line: int | None) -> list[Problem]:
-    """Does the entry still describe the folder (rank, base, scores)?"""
-    fix = f"run: locollm adapters register {domain}"
-    try:
-        meta = load_meta(folder)
-        score = read_score(folder / "eval" / "results.json", domain)
-        base_score = read_score(folder / "eval" / "base_results.json", domain)
-    except LocollmError:
-        return []  # reported by the layout check
-    stale = []
-    if entry.lora_rank != meta.lora_rank:
-        stale.append(f"lora_rank {entry.lora_rank} (folder: {meta.lora_rank})")
-    if entry.base_model != meta.base_model:
-        stale.append(f"base_model {entry.base_model!r} (folder: {meta.base_model!r})")
-    if abs(entry.benchmark_score - score) > 0.005:
-        stale.append(f"benchmark_score {entry.benchmark_score} (eval: {score:.4f})")
-    if abs(entry.base_model_score - base_score) > 0.005:
-        stale.append(f"base_model_score {entry.base_model_score} (eval: {base_score:.4f})")
-    return [Problem(f"{domain}: entry is stale: {s}", path, line, fix) for s in stale]
-
-
-def check_folder(domain: str, folder: Path, registry: Registry,
-                 registry_problems: list[Problem], registry_readable: bool = True
-                 ) -> list[Problem]:
-    """Every way ``folder`` falls short of the guide's layout and its registry entry."""
-    if not folder.is_dir():
-        return [Problem(f"{domain}: listed in the registry but the folder is missing", folder,
-                        fix=f"add adapters/{domain}/ or remove the entry")]
-    problems = [Problem("missing", folder / rel, fix=fix.format(d=domain))
-                for rel, fix in LAYOUT if not (folder / rel).exists()]
-    if not (folder / METADATA).exists():
-        problems.append(Problem("missing: the adapter's metadata", folder / METADATA,
-                                fix=f"train it: locollm train --domain {domain}"))
-    for name in ("results.json", "base_results.json", "ood_results.json"):
-        if (folder / "eval" / name).exists():
-            try:
-                read_score(folder / "eval" / name, domain)
-            except AdapterError as exc:
-                problems.append(exc.problem)
-    entry = registry.entries.get(domain)
-    if entry is None and not registry_problems and registry_readable:
-        problems.append(Problem(f"{domain}: no entry in the registry", registry.path,
-                                fix=f"run: locollm adapters register {domain}"))
-    problems += registry_problems
-    if entry is not None:
-        problems += _consistency(domain, folder, entry, registry.path,
-                                 registry.lines.get(domain))
-    return problems
-
-
-def _shared_keywords(registry: Registry) -> dict[str, list[Problem]]:
-    """Router keywords claimed by more than one adapter (the router cannot use them)."""
-    owners: dict[str, list[str]] = {}
-    for domain, entry in registry.entries.items():
-        for word in {w.lower() for w in entry.router_keywords}:
-            owners.setdefault(word, []).append(domain)
-    found: dict[str, list[Problem]] = {}
-    for word, domains in sorted(owners.items()):
-        for domain in domains if len(domains) > 1 else []:
-            others = ", ".join(d for d in domains if d != domain)
-            found.setdefault(domain, []).append(Problem(
-                f"{domain}: router keyword {word!r} is also claimed by {others}",
-                registry.path, registry.lines.get(domain),
-                "give each adapter keywords of its own"))
-    return found
-
-
-@dataclass
-class ValidationReport:
-    """Problems of the registry file and of each adapter checked."""
-
-    registry: Path
-    file_problems: list[Problem]
-    adapters: dict[str, list[Problem]]
-
-    @property
-    def ok(self) -> bool:
-        """No problem anywhere."""
-        return not self.file_problems and not any(self.adapters.values())
-
-
-def validate(domains: list[str] | None = None, registry: str | Path | None = None,
-             adapters_root: str | Path = ADAPTERS_ROOT) -> ValidationReport:
-    """Check adapter folders against the guide's layout and the registry.
-
-    Args:
-        domains: domains to check; default every folder under ``adapters_root`` and every
-            registry entry.
-        registry: registry file (default ``<adapters_root>/registry.yaml``).
-        adapters_root: folder holding one folder per domain.
-    """
-    root = Path(adapters_root)
-    path = Path(registry) if registry else registry_path(root)
-    reg, problems = validate_registry(path)
-    file_problems = problems.pop(None, [])
-    if not path.exists():
-        file_problems.append(Problem("registry file missing", path,
-                                     fix="run: locollm adapters register DOMAIN"))
-    for domain, found in _shared_keywords(reg).items():
-        problems.setdefault(domain, []).extend(found)
-    if not domains:
-        folders = {p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
-                   } if root.is_dir() else set()
-        domains = sorted(folders | set(reg.lines))
-    readable = path.exists() and not file_problems
-    report = {}
-    for name in domains:
-        folder = Path(name) if "/" in name else root / name  # a folder path or a domain
-        domain = folder.resolve().name
-        report[domain] = check_folder(domain, folder, reg, problems.get(domain, []), readable)
-    return ValidationReport(path, file_problems, report)

@@ -14,8 +14,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .data import Example, ReadResult, read_jsonl
-from .errors import DataError
+from ..errors import DataError
+from .jsonl import Example, ReadResult, read_jsonl
 from .neardup import Duplicates, find_duplicates, normalize, prompt_texts
 
 PASS, WARN, FAIL = "pass", "warn", "fail"

@@ -1,7 +1,8 @@
-"""Export an adapter folder: a LoRA GGUF for hot-swapping, verified numerically.
+"""Numerical checks of an export: llama.cpp with the exported file against the model it came from.
 
-No llama.cpp clone and no compiler: the GGUF is written with the ``gguf`` package and checked
-by loading it into llama-cpp-python next to the PEFT model it came from.
+The LoRA GGUF is compared with the PEFT adapter in transformers (the change the adapter makes
+to the logits must match), the merged GGUF with base + LoRA GGUF in llama.cpp. A check that
+fails raises :class:`~locollm.errors.CheckFailed` with its numbers.
 """
 
 from __future__ import annotations
@@ -9,42 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .adapter import AdapterMeta, load_meta, lora_gguf_path
-from .errors import AdapterError, CheckFailed
-from .models import BaseModel, resolve
-
-
-def base_for(meta: AdapterMeta, base_model: str | None = None) -> BaseModel:
-    """The base an adapter was trained on; a different file (sha256) is an error."""
-    base = resolve(base_model or meta.base_model)
-    if meta.base_sha256 and base.sha256 and base.sha256 != meta.base_sha256:
-        raise AdapterError(
-            f"adapter {meta.name!r} was trained on base sha256 {meta.base_sha256[:12]}…, "
-            f"this base is {base.sha256[:12]}…", fix="retrain the adapter on this base model")
-    return base
-
-
-def export_lora_gguf(adapter_dir: str | Path, out: str | Path | None = None) -> Path:
-    """Write ``adapter.gguf`` (LoRA-only, float32) from the folder's PEFT weights."""
-    from safetensors.numpy import load_file
-
-    from .gguf.lora import write_lora_gguf
-    from .gguf.names import read_info
-
-    adapter_dir = Path(adapter_dir)
-    meta = load_meta(adapter_dir)
-    weights = adapter_dir / "adapter_model.safetensors"
-    if not weights.exists():
-        raise AdapterError("adapter_model.safetensors is missing", file=adapter_dir,
-                           fix="train the adapter first")
-    base = base_for(meta)
-    if base.gguf is None:
-        raise AdapterError("the base has no GGUF to serve with", file=adapter_dir,
-                           fix="export a merged GGUF instead (locollm export --merged)")
-    info = read_info(base.gguf)
-    tensors = {k: v for k, v in load_file(weights).items() if ".lora_" in k}
-    return write_lora_gguf(tensors, out or lora_gguf_path(adapter_dir), arch=info.architecture,
-                           n_layers=info.n_layers, alpha=meta.lora_alpha, name=meta.name)
+from ..adapter.meta import load_meta, lora_gguf_path
+from ..errors import CheckFailed
+from .lora import base_for, export_lora_gguf
 
 
 @dataclass
@@ -63,7 +31,7 @@ PROBE = ("Explain what a LoRA adapter is.", "In one sentence.")
 
 def _llama_logits(base_gguf: Path, name: str, lora: Path, text: str):
     """llama.cpp logits of ``text`` for the bare base and for base + LoRA, and the tokens."""
-    from .runtime.engine import Engine, EngineConfig
+    from ..runtime.engine import Engine, EngineConfig
 
     with Engine(base_gguf, EngineConfig(logits_all=True)) as eng:
         ids = eng.tokenize(text)
@@ -92,9 +60,9 @@ def verify_export(adapter_dir: str | Path, text: str | None = None,
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from .models import training_dir
-    from .prompt import format_prompt
-    from .train.loading import quiet_load, torch_env
+    from ..models import training_dir
+    from ..prompt import format_prompt
+    from ..train.loading import quiet_load, torch_env
 
     torch_env()
     adapter_dir = Path(adapter_dir)
@@ -123,29 +91,6 @@ def verify_export(adapter_dir: str | Path, text: str | None = None,
     return report
 
 
-def export_merged(adapter_dir: str | Path, out: str | Path | None = None,
-                  quant: str = "q4_k_m") -> Path:
-    """Merge the adapter into its base GGUF and quantize (default Q4_K_M): one file to ship."""
-    import tempfile
-
-    from .gguf.merge import merge_lora
-    from .runtime.engine import quantize_model
-
-    adapter_dir = Path(adapter_dir)
-    meta = load_meta(adapter_dir)
-    base = base_for(meta)
-    if base.gguf is None:
-        raise AdapterError("merging into a GGUF needs a GGUF base", file=adapter_dir,
-                           fix="use --merged-hf to write merged safetensors instead")
-    lora = lora_gguf_path(adapter_dir)
-    if not lora.exists():
-        export_lora_gguf(adapter_dir)
-    out = Path(out) if out else adapter_dir / f"{meta.name}-merged-{quant}.gguf"
-    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-        merged = merge_lora(base.gguf, lora, Path(tmp) / "merged-f32.gguf")
-        return quantize_model(merged, out, quant)
-
-
 def verify_merged(adapter_dir: str | Path, merged: str | Path,
                   text: str | None = None) -> VerifyReport:
     """Compare the merged GGUF with base + LoRA GGUF in llama.cpp, position by position.
@@ -155,8 +100,8 @@ def verify_merged(adapter_dir: str | Path, merged: str | Path,
     bare base does (or agree on 90% of positions). ``base_top1_agreement`` in the report is
     the bare base's agreement with base + LoRA.
     """
-    from .prompt import format_prompt
-    from .runtime.engine import Engine, EngineConfig
+    from ..prompt import format_prompt
+    from ..runtime.engine import Engine, EngineConfig
 
     adapter_dir = Path(adapter_dir)
     meta = load_meta(adapter_dir)
@@ -173,25 +118,3 @@ def verify_merged(adapter_dir: str | Path, merged: str | Path,
                           f"choices (the bare base: {base_top1:.0%})", file=merged,
                           fix="try --quant q8_0 to see whether quantization causes it")
     return report
-
-
-def export_merged_hf(adapter_dir: str | Path, out: str | Path) -> Path:
-    """Merged float32 safetensors folder (for the hub or other runtimes)."""
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from .models import training_dir
-    from .paths import atomic_dir
-    from .train.loading import quiet_load
-
-    adapter_dir = Path(adapter_dir)
-    base = base_for(load_meta(adapter_dir))
-    model_dir = training_dir(base)
-    with quiet_load():
-        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    merged = PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()
-    with atomic_dir(out) as tmp:
-        merged.save_pretrained(tmp)
-        AutoTokenizer.from_pretrained(model_dir).save_pretrained(tmp)
-    return Path(out)

@@ -1,0 +1,140 @@
+"""``loco query``, ``loco route`` and ``loco chat``: the base and adapters from a terminal."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import LocollmError
+from .common import handle_errors
+
+
+@click.command()
+@click.argument("text")
+@click.option("--adapter", help="Adapter folder or domain under adapters/.")
+@click.option("--no-adapter", is_flag=True, help="Use the bare base model (baseline testing).")
+@click.option("--auto", is_flag=True, help="Pick the adapter with the keyword router "
+              "(router_keywords in adapters/registry.yaml); no match uses the base.")
+@click.option("--base-model", help="Base model (default: the adapter's, else gemma-3-270m).")
+@click.option("--instruction", help="Use TEXT as the input of this instruction.")
+@click.option("--max-tokens", type=int, default=256, show_default=True)
+@click.option("--temperature", type=float, default=0.0, show_default=True)
+@click.option("--save-log", type=click.Path(path_type=Path),
+              help="Append the query, answer and settings to this JSONL log.")
+@handle_errors
+def query(text, adapter, no_adapter, auto, base_model, instruction, max_tokens, temperature,
+          save_log) -> None:
+    """Ask the base model or an adapter one question.
+
+    \b
+    Examples:
+      loco query "What is 47 + 35?" --no-adapter --save-log baseline_tests.jsonl
+      loco query "Tom has 47 apples and gets 35 more. How many now?" --adapter math
+      loco query "How many apples does Tom have if he adds 35 to 47?" --auto
+    """
+    from ..errors import LocollmError
+    from ..runtime.query import append_log
+    from ..runtime.query import query as run_query
+
+    if adapter and no_adapter:
+        raise LocollmError("--adapter and --no-adapter exclude each other")
+    if auto:
+        from ..runtime.router import route_text
+
+        if adapter or no_adapter:
+            raise LocollmError("--auto picks the adapter itself", fix="drop --adapter/--no-adapter")
+        routed = route_text(text)
+        adapter = routed.adapter
+        click.echo(f"[route: {adapter or 'base'}, {routed.reason()}]", err=True)
+    result = run_query(text, adapter=None if no_adapter else adapter, base_model=base_model,
+                       instruction=instruction, max_tokens=max_tokens, temperature=temperature)
+    click.echo(result.answer)
+    c = result.completion
+    click.echo(f"[{result.adapter or 'base'}: {c.completion_tokens} tokens in "
+               f"{c.latency_s:.2f}s]", err=True)
+    if save_log:
+        append_log(save_log, result)
+
+
+@click.command()
+@click.argument("text")
+@click.option("--registry", type=click.Path(path_type=Path),
+              help="Registry file (default adapters/registry.yaml).")
+@click.option("--untrained", is_flag=True, help="Also consider entries whose folder has no "
+              "trained adapter yet.")
+@handle_errors
+def route(text: str, registry: Path | None, untrained: bool) -> None:
+    """Print the adapter the keyword router picks for TEXT ("base" if none), and why.
+
+    \b
+    Examples:
+      loco route "Tom has 47 apples and gets 35 more. How many now?"
+      loco route "Summarise this contract" --untrained
+    """
+    from ..runtime.router import route_text
+
+    routed = route_text(text, registry=registry, trained_only=not untrained)
+    click.echo(routed.adapter or "base")
+    click.echo(f"  {routed.reason()}", err=True)
+
+
+@click.command()
+@click.option("--adapter", help="Adapter (folder or domain) to start with.")
+@click.option("--auto", is_flag=True, help="Route every turn with the keyword router.")
+@click.option("--base-model", help="Base model (default: the adapters', else gemma-3-270m).")
+@click.option("--max-tokens", type=int, default=256, show_default=True)
+@click.option("--temperature", type=float, default=0.0, show_default=True)
+@handle_errors
+def chat(adapter, auto, base_model, max_tokens, temperature) -> None:
+    """Chat with the base model and the trained adapters, switching between turns.
+
+    Each line is one turn, formatted on its own (a base model has no chat history).
+    Commands: /adapter NAME, /base, /auto, /adapters, /help, /quit.
+
+    \b
+    Examples:
+      loco chat --adapter math
+      loco chat --auto
+      printf "What is 2 + 3?\\n/adapter math\\nWhat is 2 + 3?\\n" | loco chat
+    """
+    from ..runtime.chat import open_chat
+
+    session = open_chat(adapter, auto=auto, base_model=base_model, max_tokens=max_tokens,
+                        temperature=temperature)
+    try:
+        _chat_loop(session)
+    finally:
+        session.runtime.close()
+
+
+def _chat_loop(session) -> None:
+    """Read lines until /quit or end of input; a bad command is reported, not fatal."""
+    stdin = sys.stdin
+    tty = stdin.isatty()
+    if tty:
+        click.echo(f"chat on {session.runtime.base_name}, adapters: "
+                   f"{', '.join(session.runtime.metas) or 'none'} (/help for commands)", err=True)
+    while True:
+        line = input(f"{session.mode}> ") if tty else stdin.readline()
+        if not tty and not line:
+            return
+        try:
+            reply = session.handle(line, on_text=(lambda t: click.echo(t, nl=False)) if tty
+                                   else None)
+        except LocollmError as exc:
+            click.secho(f"error: {exc.render()}", fg="red", err=True)
+            continue
+        if reply is None:
+            continue
+        if not (tty and reply.completion):
+            click.echo(reply.text)
+        elif not reply.completion.text.endswith("\n"):  # streamed: end the line
+            click.echo()
+        if reply.completion:
+            c, why = reply.completion, f", {reply.route.reason()}" if reply.route else ""
+            click.echo(f"[{c.adapter or 'base'}: {c.completion_tokens} tokens in "
+                       f"{c.latency_s:.2f}s{why}]", err=True)
+        if reply.quit:
+            return
