@@ -30,6 +30,7 @@ import platform
 import shlex
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 # The version the suite passed with; a new upstream release changes nothing without a commit.
@@ -102,23 +103,49 @@ def wheel_cache() -> Path:
     return Path(base)
 
 
-def installed_ok(python: str) -> tuple[bool, str]:
-    """Does the llama-cpp-python installed for ``python`` import and decode in a subprocess?
+@dataclass
+class Installed:
+    """What ``python`` has installed now."""
 
-    Returns (ok, detail). A missing package is (False, "missing").
-    """
-    probe = subprocess.run([python, "-c", "import llama_cpp, sys; print(llama_cpp.__version__)"],
-                           capture_output=True, text=True)
+    # the llama-cpp-python version, or None when it does not import
+    version: str | None
+    # built with a GPU backend (CUDA, Metal, Vulkan...): a build the user chose, kept as it is
+    gpu: bool = False
+    # one real decode passed in a child process (locollm.doctor); None when it was not run
+    decodes: bool | None = None
+    detail: str = ""
+
+
+def installed(python: str) -> Installed:
+    """The llama-cpp-python ``python`` has, and whether it decodes (each in a child process)."""
+    code = ("import llama_cpp; print(llama_cpp.__version__, "
+            "bool(llama_cpp.llama_supports_gpu_offload()))")
+    probe = subprocess.run([python, "-c", code], capture_output=True, text=True)
     if probe.returncode != 0:
-        return False, "missing"
-    version = probe.stdout.strip()
+        return Installed(None, detail=probe.stderr.strip()[-300:])
+    version, gpu = probe.stdout.split()
     check = subprocess.run([python, "-m", "locollm.doctor", "--probe-only"],
                            capture_output=True, text=True)
-    if check.returncode == 0:
-        return True, version
-    if "No module named" in check.stderr:  # locollm not installed yet: import was enough
-        return True, version
-    return False, f"{version} fails its decode check:\n{check.stdout}{check.stderr}"
+    if check.returncode != 0 and "No module named" in check.stderr:
+        return Installed(version, gpu == "True")  # locollm not installed yet: not checked
+    return Installed(version, gpu == "True", check.returncode == 0,
+                     (check.stdout + check.stderr).strip()[-2000:])
+
+
+def keep_reason(have: Installed, version: str) -> str | None:
+    """Why the installed build is kept, or None when it must be (re)built.
+
+    Kept: a build that decodes and is either the pinned version or a GPU build (a user's own
+    CUDA/Metal build of another version is theirs to choose). Rebuilt: nothing installed, a
+    build that crashes or fails its decode check, a CPU build of another version.
+    """
+    if have.version is None or have.decodes is False:
+        return None
+    if have.gpu:
+        return f"{have.version}, a GPU build"
+    if have.version == version:
+        return have.version
+    return None
 
 
 def build_wheel(python: str, args: list[str], version: str) -> Path:
@@ -162,12 +189,17 @@ def main(argv: list[str] | None = None) -> int:
         print(" ".join(args))
         return 0
     if not opts.force:
-        ok, detail = installed_ok(opts.python)
-        if ok:
-            print(f"llama_build: keeping the installed llama-cpp-python {detail}")
+        have = installed(opts.python)
+        reason = keep_reason(have, opts.version)
+        if reason:
+            print(f"llama_build: keeping the installed llama-cpp-python {reason}")
             return 0
-        if detail != "missing":
-            print(f"llama_build: the installed llama-cpp-python {detail}\nllama_build: rebuilding")
+        if have.decodes is False:
+            print(f"llama_build: the installed llama-cpp-python {have.version} fails its decode "
+                  f"check; rebuilding.\n{have.detail}")
+        elif have.version:
+            print(f"llama_build: replacing llama-cpp-python {have.version} (CPU build) with "
+                  f"{opts.version}")
     wheel = build_wheel(opts.python, args, opts.version)
     subprocess.run([opts.python, "-m", "pip", "install", "-q", "--force-reinstall", "--no-deps",
                     str(wheel)], check=True)

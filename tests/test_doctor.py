@@ -127,5 +127,25 @@ def test_make_setup_builds_the_pinned_version():
 
 
 def test_an_installed_build_that_decodes_is_kept():
-    ok, detail = llama_build.installed_ok(sys.executable)
-    assert ok and detail == llama_build.LLAMA_CPP_PYTHON
+    have = llama_build.installed(sys.executable)
+    assert have.version == llama_build.LLAMA_CPP_PYTHON and have.decodes
+    assert llama_build.keep_reason(have, llama_build.LLAMA_CPP_PYTHON) == have.version
+
+
+def test_which_installed_builds_are_kept():
+    keep = llama_build.keep_reason
+    Have = llama_build.Installed
+    pinned = llama_build.LLAMA_CPP_PYTHON
+    assert keep(Have(None), pinned) is None  # nothing installed
+    assert keep(Have(pinned, decodes=False), pinned) is None  # crashes: rebuilt
+    assert keep(Have("0.3.16", decodes=True), pinned) is None  # a stale CPU build: replaced
+    assert keep(Have("0.3.16", gpu=True, decodes=True), pinned)  # a user's CUDA build: kept
+    assert keep(Have("0.3.16", gpu=True, decodes=False), pinned) is None  # ... unless it crashes
+    assert keep(Have(pinned, decodes=None), pinned) == pinned  # not checkable yet: setup checks
+
+
+def test_a_build_that_crashes_is_not_kept(monkeypatch):
+    monkeypatch.setenv("LOCOLLM_DOCTOR_FAULT", "segv")  # the child's decode dies with SIGSEGV
+    have = llama_build.installed(sys.executable)
+    assert have.version and have.decodes is False
+    assert llama_build.keep_reason(have, llama_build.LLAMA_CPP_PYTHON) is None
