@@ -174,3 +174,39 @@ def test_accelerate_launch_is_the_same_data_parallel_run(tiny_model, data, tmp_p
                                output=str(tmp_path / "single"), grad_accum=2,
                                **(SETTINGS | {"max_steps": 2})))
     _assert_same_run(out, single.output)
+
+
+UNSLOTH_DRIVER = textwrap.dedent("""
+    import json, sys
+    sys.path.insert(0, sys.argv[2])
+    import fake_unsloth  # the stand-in: there is no GPU here
+    sys.modules.update(fake_unsloth.build({}))
+    from locollm.config import TrainConfig
+    from locollm.train import train
+
+    steps = []
+    result = train(TrainConfig(**json.loads(sys.argv[1])), on_step=steps.append)
+    print("RESULT", json.dumps({"main": result.main, "steps": [r["step"] for r in steps]}))
+""")
+
+
+def test_the_unsloth_path_under_torchrun_reports_and_writes_once(tiny_model, data, tmp_path):
+    """The Trainer runs DDP itself; locollm's callbacks and writes must stay on rank 0."""
+    driver = tmp_path / "driver.py"
+    driver.write_text(UNSLOTH_DRIVER)
+    out = tmp_path / "unsloth"
+    cfg = dict(base_model=str(tiny_model), dataset=str(data), output=str(out),
+               backend="unsloth", precision="fp32", max_seq_len=128,
+               **(SETTINGS | {"max_steps": 4, "save_every": 2}))
+    done = _torchrun([str(driver), json.dumps(cfg), str(REPO / "tests")])
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = [json.loads(line.split(" ", 1)[1]) for line in done.stdout.splitlines()
+               if line.startswith("RESULT ")]
+    assert sorted(r["main"] for r in results) == [False, True]
+    by_rank = {r["main"]: r["steps"] for r in results}
+    assert by_rank[True] == [1, 2, 3, 4] and by_rank[False] == []  # rank 0 reports alone
+    metrics = json.loads((out / "training" / "metrics.json").read_text())
+    assert [r["step"] for r in metrics["train"]] == [1, 2, 3, 4]
+    assert (out / "training" / "TRAINING_LOG.md").read_text().count("## Training run") == 1
+    assert json.loads((out / "locollm.json").read_text())["backend"] == "unsloth"
+    assert checkpoint.find(out) is None

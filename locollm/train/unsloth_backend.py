@@ -66,15 +66,19 @@ def load_model(prep):
 
     cfg = prep.cfg
     precision = resolve_precision(cfg.precision, "cuda")
+    # Current Unsloth takes the checkpointing mode and the seed in from_pretrained too (its
+    # defaults there: "unsloth" and 3407); both calls get ours so neither default leaks in.
+    checkpointing = False if cfg.gradient_checkpointing is False else "unsloth"
     model, tokenizer = FastLanguageModel.from_pretrained(
         model_name=str(prep.model_dir), max_seq_length=cfg.max_seq_len,
         dtype=_dtype(precision) if cfg.precision != "auto" else None,
-        load_in_4bit=cfg.load_in_4bit)
+        load_in_4bit=cfg.load_in_4bit, use_gradient_checkpointing=checkpointing,
+        random_state=cfg.seed)
     model = FastLanguageModel.get_peft_model(
         model, r=cfg.lora_rank, lora_alpha=cfg.alpha, lora_dropout=cfg.lora_dropout,
         target_modules=list(cfg.target_modules), bias="none",
-        use_gradient_checkpointing=False if cfg.gradient_checkpointing is False else "unsloth",
-        random_state=cfg.seed, max_seq_length=cfg.max_seq_len)
+        use_gradient_checkpointing=checkpointing, random_state=cfg.seed,
+        max_seq_length=cfg.max_seq_len)
     return model, tokenizer, precision
 
 
