@@ -10,7 +10,8 @@
 #   bench/gpu_check.sh --download-wheels DIR  # where pip works: fetch DIR for such a machine
 #
 # Options: --python PY (default python3), --steps N (30), --out DIR (results + adapters),
-# --no-install (use what is installed). Exit 0: checked, or no GPU; 1: a run failed; 2: usage.
+# --base-model M (default gemma-3-270m; an HF folder on the machine), --no-install (use what
+# is installed). Exit 0: checked, or no GPU; 1: a run failed; 2: usage.
 set -euo pipefail
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
@@ -20,6 +21,7 @@ cd "$(dirname "$0")/.."
 PY=python3
 STEPS=30
 OUT=""
+BASE="gemma-3-270m"
 WHEELS=""
 DOWNLOAD=""
 INSTALL=1
@@ -30,6 +32,7 @@ while [ $# -gt 0 ]; do
         --python) [ $# -ge 2 ] || die "--python needs a value"; PY=$2; shift 2 ;;
         --steps) [ $# -ge 2 ] || die "--steps needs a value"; STEPS=$2; shift 2 ;;
         --out) [ $# -ge 2 ] || die "--out needs a value"; OUT=$2; shift 2 ;;
+        --base-model) [ $# -ge 2 ] || die "--base-model needs a value"; BASE=$2; shift 2 ;;
         --wheels) [ $# -ge 2 ] || die "--wheels needs a value"; WHEELS=$2; shift 2 ;;
         --download-wheels) [ $# -ge 2 ] || die "--download-wheels needs a value"
                            DOWNLOAD=$2; shift 2 ;;
@@ -76,7 +79,7 @@ fi
 LEFT=$((BUDGET - SECONDS))
 [ "$LEFT" -gt 60 ] || die "installing took ${SECONDS}s of the ${BUDGET}s budget"
 # nvidia-smi saw a GPU: a torch that cannot use it is a failure, not "no GPU"
-ARGS=(--require-gpu --steps "$STEPS" --timeout $((LEFT / 3)))
+ARGS=(--require-gpu --base-model "$BASE" --steps "$STEPS" --timeout $((LEFT / 3)))
 if [ -n "$OUT" ]; then
     mkdir -p "$OUT"
     ARGS+=(--out "$OUT" --json "$OUT/gpu_check.json")

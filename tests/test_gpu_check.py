@@ -82,7 +82,7 @@ def test_help_names_every_option():
     done = _run("--help")
     assert done.returncode == 0
     for option in ("--wheels", "--download-wheels", "--python", "--steps", "--out",
-                   "--no-install"):
+                   "--base-model", "--no-install"):
         assert option in done.stdout
 
 
