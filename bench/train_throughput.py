@@ -13,20 +13,21 @@ tokens/s counts non-padding tokens (prompt + answer), so padding is a cost, not 
 Peak memory is the process's resident memory sampled during the run. The first step of each
 run is a warm-up and is not timed.
 
-On a CUDA machine with the gpu extra, ``--gpu`` also compares the Unsloth path with plain
-HF + PEFT QLoRA (bitsandbytes 4-bit, gradient checkpointing), each in a child process so
-Unsloth's patches cannot touch the plain run: tokens/s and peak VRAM.
+On a CUDA machine with the gpu extra, ``--gpu`` then runs bench/gpu_check.py with the same
+base, steps and batch size: the Unsloth path, locollm's peft loop on the GPU and plain HF +
+PEFT QLoRA (bitsandbytes 4-bit, gradient checkpointing), each in a child process so Unsloth's
+patches cannot touch the plain run: tokens/s and peak VRAM (bench/gpu_check.sh wraps it with
+the installation, for a fresh GPU machine).
 
 Usage: .venv/bin/python bench/train_throughput.py [--steps 3] [--batch-size 8] [--tiny]
-       .venv/bin/python bench/train_throughput.py --gpu --base-model Qwen/Qwen2.5-3B-Instruct
+       .venv/bin/python bench/train_throughput.py --gpu --steps 30 --base-model \
+           Qwen/Qwen2.5-3B-Instruct
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -63,11 +64,11 @@ def release_memory() -> None:
 
 
 class PeakMemory:
-    """Samples resident memory (or CUDA allocations) in a thread; ``peak`` and ``start`` in
-    MiB (``start``: at entry, with the model already loaded)."""
+    """Samples resident memory in a thread; ``peak`` and ``start`` in MiB (``start``: at
+    entry, with the model already loaded). GPU memory is bench/gpu_check.py's."""
 
-    def __init__(self, cuda: bool = False) -> None:
-        self.cuda, self.peak, self.start, self._stop = cuda, 0.0, 0.0, threading.Event()
+    def __init__(self) -> None:
+        self.peak, self.start, self._stop = 0.0, 0.0, threading.Event()
 
     @staticmethod
     def rss_mb() -> float:
@@ -80,11 +81,6 @@ class PeakMemory:
             return peak_rss_mb()
 
     def __enter__(self) -> PeakMemory:
-        if self.cuda:
-            import torch
-
-            torch.cuda.reset_peak_memory_stats()
-            return self
         release_memory()
         self.start = self.peak = self.rss_mb()
         self._thread = threading.Thread(target=self._sample, daemon=True)
@@ -96,11 +92,6 @@ class PeakMemory:
             self.peak = max(self.peak, self.rss_mb())
 
     def __exit__(self, *exc) -> None:
-        if self.cuda:
-            import torch
-
-            self.peak = torch.cuda.max_memory_allocated() / 2**20
-            return
         self._stop.set()
         self._thread.join()
 
@@ -255,103 +246,14 @@ def tiny_model() -> Path:
     return build_tiny_model(Path(tempfile.mkdtemp()) / "tiny")
 
 
-def gpu_child(kind: str, args) -> dict:
-    """One GPU run (in a child process): tokens/s after a warm-up step, and peak VRAM."""
-    if kind == "unsloth":
-        import unsloth  # noqa: F401  (before transformers, as Unsloth asks)
-    import torch
+def gpu_bench(args) -> int:
+    """The GPU comparison is bench/gpu_check.py's (Unsloth, locollm's peft loop on the GPU and
+    plain HF + PEFT QLoRA, each in its own process): one measurement, two entry points."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import gpu_check
 
-    from locollm.config import TrainConfig
-    from locollm.train import train
-
-    out = tempfile.mkdtemp()
-    steps = args.steps + 1
-    if kind == "unsloth":
-        records: list[dict] = []
-        cfg = TrainConfig(base_model=args.base_model, dataset=str(DATA), output=out,
-                          backend="unsloth", max_steps=steps, batch_size=args.batch_size,
-                          eval_fraction=0, save_every=0, max_seq_len=2048)
-        history = train(cfg, on_step=records.append).history
-        elapsed = records[-1]["elapsed"] - records[0]["elapsed"]
-        return {"tokens_per_s": sum(r["tokens"] for r in records[1:]) / elapsed,
-                "peak_mb": history.peak_memory_mb}
-    return hf_qlora(args, out, steps, torch)
-
-
-def hf_qlora(args, out: str, steps: int, torch) -> dict:
-    """Plain HF + PEFT QLoRA: bitsandbytes nf4 base, gradient checkpointing, Trainer."""
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-    from transformers import (
-        AutoModelForCausalLM,
-        BitsAndBytesConfig,
-        DataCollatorForSeq2Seq,
-        Trainer,
-        TrainerCallback,
-        TrainingArguments,
-    )
-
-    from locollm.config import DEFAULT_TARGETS
-    from locollm.models import resolve, training_dir
-
-    model_dir = training_dir(resolve(args.base_model))
-    tokenizer, items = load_items(model_dir, args.limit)
-    half = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                               bnb_4bit_compute_dtype=half)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, quantization_config=quant,
-                                                 device_map={"": 0})
-    model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
-    model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, task_type="CAUSAL_LM",
-                                             target_modules=list(DEFAULT_TARGETS)))
-    rows = [{"input_ids": e.input_ids,
-             "labels": [-100] * e.answer_start + e.input_ids[e.answer_start:]} for e in items]
-    pad = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
-    seen: list[int] = []
-    times: list[float] = []
-
-    def collate(batch):
-        batch = pad(batch)
-        seen.append(int(batch["attention_mask"].sum()))
-        return batch
-
-    class Clock(TrainerCallback):
-        def on_step_begin(self, *a, **k):
-            times.append(time.perf_counter())
-
-        def on_step_end(self, *a, **k):
-            torch.cuda.synchronize()
-            times.append(time.perf_counter())
-
-    targs = TrainingArguments(output_dir=out, per_device_train_batch_size=args.batch_size,
-                              max_steps=steps, learning_rate=2e-4, report_to=[],
-                              save_strategy="no", logging_strategy="no", disable_tqdm=True,
-                              fp16=half == torch.float16, bf16=half == torch.bfloat16,
-                              optim="paged_adamw_8bit", remove_unused_columns=False)
-    torch.cuda.reset_peak_memory_stats()
-    Trainer(model=model, args=targs, train_dataset=rows, data_collator=collate,
-            callbacks=[Clock()]).train()
-    timed = sum(times[2 * i + 1] - times[2 * i] for i in range(1, steps))
-    return {"tokens_per_s": sum(seen[1:steps]) / timed,
-            "peak_mb": torch.cuda.max_memory_allocated() / 2**20}
-
-
-def gpu_bench(args) -> None:
-    """Unsloth against plain HF + PEFT QLoRA on the same data, each in its own process so
-    Unsloth's patches cannot reach the plain run."""
-    results = {}
-    for kind in ("hf-qlora", "unsloth"):
-        cmd = [sys.executable, __file__, "--gpu-child", kind, "--base-model", args.base_model,
-               "--steps", str(args.steps), "--batch-size", str(args.batch_size)]
-        out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
-        if out.returncode:
-            print(f"{kind} failed:\n{out.stderr[-3000:]}")
-            return
-        results[kind] = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"{kind:<10} {results[kind]['tokens_per_s']:>9.1f} tokens/s  "
-              f"{results[kind]['peak_mb']:>8.0f} MiB peak VRAM", flush=True)
-    u, h = results["unsloth"], results["hf-qlora"]
-    print(f"ratio unsloth / hf-qlora: {u['tokens_per_s'] / h['tokens_per_s']:.2f}x tokens/s "
-          f"(goal >= 1.8x), {u['peak_mb'] / h['peak_mb']:.2f}x peak VRAM (goal <= 0.6x)")
+    return gpu_check.main(["--base-model", args.base_model, "--steps", str(args.steps),
+                           "--batch-size", str(args.batch_size), "--require-gpu"])
 
 
 def main() -> None:
@@ -366,17 +268,14 @@ def main() -> None:
     parser.add_argument("--no-ablation", action="store_true",
                         help="skip the run without prefix sharing")
     parser.add_argument("--gpu", action="store_true",
-                        help="also compare Unsloth with HF + PEFT QLoRA (CUDA + gpu extra)")
-    parser.add_argument("--gpu-child", choices=["unsloth", "hf-qlora"], help=argparse.SUPPRESS)
+                        help="then run bench/gpu_check.py: Unsloth vs HF + PEFT QLoRA (CUDA + "
+                             "gpu extra)")
     args = parser.parse_args()
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    if args.gpu_child:
-        print(json.dumps(gpu_child(args.gpu_child, args)))
-        return
     cpu_bench(args)
     if args.gpu:
-        gpu_bench(args)
+        sys.exit(gpu_bench(args))
 
 
 if __name__ == "__main__":

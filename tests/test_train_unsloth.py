@@ -1,19 +1,19 @@
 """The unsloth backend's code path, with only Unsloth itself faked.
 
-There is no GPU here, so a fake ``unsloth`` module goes into ``sys.modules``: it loads the
-tiny model with transformers, adds LoRA with PEFT and masks prompts the way
-``train_on_responses_only`` does, recording how it was called. Everything else is real: trl's
+There is no GPU here, so a fake ``unsloth`` module (tests/fake_unsloth.py) goes into
+``sys.modules``: it loads the tiny model with transformers, adds LoRA with PEFT and masks
+prompts the way ``train_on_responses_only`` does, recording how it was called and refusing
+keywords the real API (unsloth 2026.10.9) does not take. Everything else is real: trl's
 SFTTrainer trains, the Trainer writes and resumes checkpoints, and locollm writes the adapter.
 """
 
 from __future__ import annotations
 
-import importlib.machinery
 import json
 import subprocess
 import sys
-import types
 
+import fake_unsloth as fake_unsloth_modules
 import pytest
 from conftest import write_jsonl
 
@@ -25,69 +25,12 @@ from locollm.train.api import choose_backend, train
 from locollm.train.unsloth_backend import training_texts
 
 
-def _module(name: str) -> types.ModuleType:
-    module = types.ModuleType(name)
-    module.__spec__ = importlib.machinery.ModuleSpec(name, None)
-    return module
-
-
-def _mask_answers(trainer, response_part: str):
-    """What Unsloth's train_on_responses_only does: labels only after the response marker."""
-    from transformers import DataCollatorForSeq2Seq
-
-    tokenizer = trainer.processing_class
-    marker = tokenizer(response_part, add_special_tokens=False).input_ids
-
-    def mask(batch):
-        out = []
-        for ids in batch["input_ids"]:
-            start = next(j + len(marker) for j in range(len(ids))
-                         if ids[j:j + len(marker)] == marker)
-            out.append([-100] * start + ids[start:])
-        return {"labels": out}
-
-    trainer.train_dataset = trainer.train_dataset.map(mask, batched=True)
-    if trainer.eval_dataset is not None:
-        trainer.eval_dataset = trainer.eval_dataset.map(mask, batched=True)
-    trainer.data_collator = DataCollatorForSeq2Seq(tokenizer=tokenizer)
-    return trainer
-
-
 @pytest.fixture
 def fake_unsloth(monkeypatch):
-    """A stand-in ``unsloth`` package; returns the dict of calls it received."""
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
+    """A stand-in ``unsloth`` package (tests/fake_unsloth.py); returns the calls it got."""
     calls: dict = {}
-
-    class FastLanguageModel:
-        @staticmethod
-        def from_pretrained(model_name, **kwargs):
-            calls["from_pretrained"] = {"model_name": model_name, **kwargs}
-            return (AutoModelForCausalLM.from_pretrained(model_name),
-                    AutoTokenizer.from_pretrained(model_name))
-
-        @staticmethod
-        def get_peft_model(model, r, target_modules, lora_alpha, lora_dropout, bias,
-                           **kwargs):
-            calls["get_peft_model"] = {"r": r, "lora_alpha": lora_alpha, **kwargs}
-            return get_peft_model(model, LoraConfig(
-                r=r, lora_alpha=lora_alpha, lora_dropout=lora_dropout, bias=bias,
-                target_modules=target_modules, task_type="CAUSAL_LM"))
-
-    def train_on_responses_only(trainer, instruction_part=None, response_part=None):
-        calls["train_on_responses_only"] = {"instruction_part": instruction_part,
-                                            "response_part": response_part}
-        return _mask_answers(trainer, response_part)
-
-    unsloth = _module("unsloth")
-    unsloth.FastLanguageModel = FastLanguageModel
-    templates = _module("unsloth.chat_templates")
-    templates.train_on_responses_only = train_on_responses_only
-    unsloth.chat_templates = templates
-    monkeypatch.setitem(sys.modules, "unsloth", unsloth)
-    monkeypatch.setitem(sys.modules, "unsloth.chat_templates", templates)
+    for name, module in fake_unsloth_modules.build(calls).items():
+        monkeypatch.setitem(sys.modules, name, module)
     return calls
 
 
@@ -105,6 +48,7 @@ def test_unsloth_path_follows_the_documented_recipe(fake_unsloth, tiny_model, tm
     result = train(unsloth_cfg(tiny_model, data, tmp_path / "adapter"), on_step=records.append)
     loaded = fake_unsloth["from_pretrained"]
     assert loaded["load_in_4bit"] is True and loaded["max_seq_length"] == 128
+    assert (loaded["use_gradient_checkpointing"], loaded["random_state"]) == ("unsloth", 42)
     peft = fake_unsloth["get_peft_model"]
     assert peft["use_gradient_checkpointing"] == "unsloth" and peft["random_state"] == 42
     assert (peft["r"], peft["lora_alpha"]) == (4, 8)

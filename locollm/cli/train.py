@@ -99,21 +99,26 @@ def train(domain, config_file, profile, resume, **flags) -> None:
       locollm train --dataset data.jsonl --output adapters/my-domain/ --lora-rank 16 \\
           --epochs 3 --lr 2e-4
       locollm train --domain math --resume
+      torchrun --nproc_per_node 4 -m locollm train --domain math   (data-parallel)
     """
     from ..train import train as run_train
     from ..train.checkpoint import read_state
+    from ..train.distributed import is_main_process
     from ..train.monitor import Progress
     from ..train.settings import build_train_config
 
     cfg, choice = build_train_config(domain, config_file, profile, **flags)
+    # under torchrun / accelerate launch, rank 0 speaks for the whole group
+    main = is_main_process()
+    say = click.echo if main else (lambda *a, **k: None)
     notes = {}
     if choice is not None:
-        click.echo(f"profile {choice.name}: {choice.reason}", err=True)
+        say(f"profile {choice.name}: {choice.reason}", err=True)
         notes["Profile"] = f"{choice.name} ({choice.reason})"
-    click.echo(f"training {cfg.output} on {cfg.dataset} (base {cfg.base_model})", err=True)
+    say(f"training {cfg.output} on {cfg.dataset} (base {cfg.base_model})", err=True)
     note = _resume_note(cfg.output, resume)
     if note:
-        click.echo(note, err=True)
+        say(note, err=True)
     progress = Progress()
     try:
         result = run_train(cfg, on_step=progress, resume=resume, notes=notes)
@@ -121,9 +126,10 @@ def train(domain, config_file, profile, resume, **flags) -> None:
         progress.close()
         state = read_state(cfg.output) if cfg.output else None
         if state:
-            click.echo(f"the checkpoint at step {state['step']} is kept: rerun with --resume "
-                       "to continue", err=True)
+            say(f"the checkpoint at step {state['step']} is kept: rerun with --resume "
+                "to continue", err=True)
         raise
     finally:
         progress.close()
-    _print_result(result)
+    if result.main:
+        _print_result(result)

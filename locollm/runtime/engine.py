@@ -33,6 +33,21 @@ def default_threads() -> int:
     return max(1, int(value)) if value else 1
 
 
+def default_gpu_layers() -> int:
+    """Layers llama.cpp offloads to the GPU: ``LOCOLLM_GPU_LAYERS`` (-1: all), else 0.
+
+    Only a CUDA or Metal build of llama-cpp-python can offload (a CPU build ignores it); the
+    Colab notebook sets -1 so eval runs on the T4.
+    """
+    value = os.environ.get("LOCOLLM_GPU_LAYERS", "").strip()
+    try:
+        return int(value) if value else 0
+    except ValueError:
+        raise RuntimeEngineError(f"LOCOLLM_GPU_LAYERS={value!r} is not a whole number",
+                                 fix="set it to -1 (all layers), 0 (CPU) or a layer count"
+                                 ) from None
+
+
 @dataclass
 class EngineConfig:
     """How the base model is loaded."""
@@ -41,6 +56,8 @@ class EngineConfig:
     n_ctx: int = 2048
     # CPU threads; None reads LOCOLLM_THREADS, else 1.
     n_threads: int | None = None
+    # Layers offloaded to a GPU build's GPU (-1: all); None reads LOCOLLM_GPU_LAYERS, else 0.
+    n_gpu_layers: int | None = None
     # Keep logits for every position (only numeric verification needs it).
     logits_all: bool = False
     # Sampling seed.
@@ -133,10 +150,13 @@ class Engine:
         self.config = config or EngineConfig()
         self.base_path = Path(base_gguf)
         threads = self.config.n_threads or default_threads()
+        gpu_layers = self.config.n_gpu_layers
         try:
             self.llm = Llama(str(self.base_path), n_ctx=self.config.n_ctx, n_threads=threads,
                              n_threads_batch=threads, logits_all=self.config.logits_all,
-                             seed=self.config.seed, verbose=False)
+                             seed=self.config.seed, verbose=False,
+                             n_gpu_layers=default_gpu_layers() if gpu_layers is None
+                             else gpu_layers)
         except (ValueError, RuntimeError) as exc:
             raise RuntimeEngineError(f"llama.cpp could not load the model ({exc})",
                                      file=self.base_path) from exc

@@ -26,8 +26,9 @@ from ..errors import ConfigError, LocollmError
 from ..models import BaseModel, resolve, training_dir
 from ..paths import sha256_file
 from ..prompt import PromptFormat, format_for_tokenizer
-from . import checkpoint
+from . import checkpoint, distributed
 from .diagnosis import Diagnosis, diagnose, log_section
+from .distributed import DistContext
 from .monitor import History
 from .tokens import TokenizedExample
 
@@ -47,6 +48,8 @@ class TrainResult:
     device: str
     diagnosis: Diagnosis | None = None
     resumed_from: int | None = None
+    # False on the other ranks of a data-parallel run: rank 0 wrote the folder and reports it.
+    main: bool = True
 
 
 @dataclass
@@ -114,8 +117,11 @@ def _check_output(out: Path) -> None:
                           fix="pass a folder such as adapters/<domain>/")
 
 
-def prepare(cfg: TrainConfig, resume: bool = False) -> Prepared:
+def prepare(cfg: TrainConfig, resume: bool = False, world: int = 1) -> Prepared:
     """Check every input and tokenize the data, without loading model weights.
+
+    ``world`` is the number of data-parallel processes: it changes the batches of every step,
+    so a checkpoint written by a run of another size is not resumed.
 
     Raises:
         LocollmError: with the file, line and fix, for the first thing that is wrong.
@@ -151,7 +157,7 @@ def prepare(cfg: TrainConfig, resume: bool = False) -> Prepared:
     prep = Prepared(cfg, dataset, digest, base, model_dir, tokenizer, fmt, backend,
                     [e for e, _ in train_pairs], [e for e, _ in eval_pairs],
                     [i for _, i in train_pairs], [i for _, i in eval_pairs],
-                    checkpoint.fingerprint(cfg, digest, base.sha256 or str(base.name)))
+                    checkpoint.fingerprint(cfg, digest, base.sha256 or str(base.name), world))
     state = checkpoint.read_state(cfg.output) if resume else None
     if state is not None:
         checkpoint.check_resumable(state, prep.fingerprint, backend)
@@ -249,14 +255,18 @@ def write_outputs(model, prep: Prepared, history: History, backend: str,
     return out, diagnosis
 
 
-def _run_peft(prep: Prepared, on_step, resume: bool) -> tuple[object, History, str]:
+def _run_peft(prep: Prepared, on_step, resume: bool,
+              ctx: DistContext) -> tuple[object, History, str]:
     from . import peft_backend
 
     device = peft_backend.pick_device()
+    if ctx.active and device == "mps":
+        raise ConfigError("data-parallel training runs on CUDA GPUs or CPUs, not on MPS",
+                          fix="run a single process on a Mac (plain `locollm train`)")
     model = peft_backend.load_model(prep.model_dir, prep.cfg, device)
     history = peft_backend.run(model, prep.train_items, prep.eval_items, prep.cfg, prep.pad_id,
                                device, on_step, output=Path(prep.cfg.output), resume=resume,
-                               fingerprint=prep.fingerprint)
+                               fingerprint=prep.fingerprint, ctx=ctx)
     return model, history, device
 
 
@@ -264,33 +274,54 @@ def train(cfg: TrainConfig, on_step: Callable[[dict], None] | None = None, *,
           resume: bool = False, notes: dict[str, str] | None = None) -> TrainResult:
     """Train a LoRA adapter as ``cfg`` says and write the adapter folder.
 
+    Under ``torchrun --nproc_per_node N`` or ``accelerate launch`` every process calls this;
+    they train data-parallel (:mod:`.distributed`) and rank 0 alone writes the folder, which is
+    the one a single process with ``grad_accum x N`` would write.
+
     Args:
         cfg: the run's configuration.
         on_step: called with a step record (see :func:`.monitor.step_record`) after every
-            optimizer step, with ``eval_loss`` on eval steps.
+            optimizer step, with ``eval_loss`` on eval steps (on rank 0 only).
         resume: continue from the checkpoint in ``cfg.output`` if there is one.
         notes: extra lines for train_config.yaml and TRAINING_LOG.md (e.g. the profile).
     """
     from .loading import torch_env
 
     torch_env()
-    prep = prepare(cfg, resume)
+    ctx = distributed.setup()
+    try:
+        result = _train(cfg, on_step if ctx.is_main else None, resume, notes, ctx)
+    except BaseException:
+        distributed.shutdown(ctx, wait=False)
+        raise
+    distributed.shutdown(ctx)
+    return result
+
+
+def _train(cfg: TrainConfig, on_step, resume: bool, notes: dict[str, str] | None,
+           ctx: DistContext) -> TrainResult:
+    # rank 0 first: it assembles and dequantizes a base the others then find cached
+    prep = distributed.main_first(ctx, lambda: prepare(cfg, resume, ctx.world))
     state = checkpoint.read_state(cfg.output) if resume else None
     if prep.backend == "unsloth":
         from . import unsloth_backend
 
-        model, history, device = unsloth_backend.train(prep, on_step, resume)
+        model, history, device = unsloth_backend.train(prep, on_step, resume, ctx)
     else:
-        model, history, device = _run_peft(prep, on_step, resume)
+        model, history, device = _run_peft(prep, on_step, resume, ctx)
     facts = {"Base model": f"{prep.base.name} (sha256 {(prep.base.sha256 or 'n/a')[:16]})",
-             "Backend": f"{prep.backend} on {device}", "Prompt format": prep.fmt.label,
-             **(notes or {})}
+             "Backend": f"{prep.backend} on {device}"
+                        + (f" x {ctx.world} processes (data-parallel)" if ctx.active else ""),
+             "Prompt format": prep.fmt.label, **(notes or {})}
     if history.resumed_at:
         facts["Resumed at step(s)"] = ", ".join(map(str, history.resumed_at))
-    try:
-        out, diagnosis = write_outputs(model, prep, history, prep.backend, facts)
-    except OSError as exc:
-        raise LocollmError(f"could not write the adapter ({exc})", file=cfg.output) from exc
-    checkpoint.clear(out)
+    diagnosis = None
+    out = Path(cfg.output)
+    if ctx.is_main:
+        try:
+            out, diagnosis = write_outputs(model, prep, history, prep.backend, facts)
+        except OSError as exc:
+            raise LocollmError(f"could not write the adapter ({exc})", file=cfg.output) from exc
+        checkpoint.clear(out)
     return TrainResult(out, history, len(prep.train_items), len(prep.eval_items), prep.backend,
-                       device, diagnosis, state["step"] if state else None)
+                       device, diagnosis, state["step"] if state else None, ctx.is_main)

@@ -68,10 +68,13 @@ def read_state(output: str | Path) -> dict | None:
     return json.loads((folder / STATE).read_text(encoding="utf-8"))
 
 
-def fingerprint(cfg: TrainConfig, dataset_sha256: str, base_id: str) -> dict:
-    """Everything that must match for a resumed run to continue the same training."""
+def fingerprint(cfg: TrainConfig, dataset_sha256: str, base_id: str, world: int = 1) -> dict:
+    """Everything that must match for a resumed run to continue the same training.
+
+    ``world`` (data-parallel processes) decides the batches of every step, like grad_accum.
+    """
     keys = {k: v for k, v in cfg.to_dict().items() if k not in FREE_FIELDS}
-    return {**keys, "dataset_sha256": dataset_sha256, "base": base_id}
+    return {**keys, "dataset_sha256": dataset_sha256, "base": base_id, "world_size": world}
 
 
 def check_resumable(state: dict, current: dict, backend: str) -> None:
@@ -80,7 +83,8 @@ def check_resumable(state: dict, current: dict, backend: str) -> None:
         raise ConfigError(f"the checkpoint was written by the {state.get('backend')} backend, "
                           f"this run uses {backend}",
                           fix=f"pass --backend {state.get('backend')}, or drop --resume")
-    saved = state.get("fingerprint", {})
+    # checkpoints from before data-parallel training were all written by one process
+    saved = {"world_size": 1, **state.get("fingerprint", {})}
     diffs = [f"{k}: {saved.get(k)!r} in the checkpoint, {current.get(k)!r} now"
              for k in sorted(set(saved) | set(current)) if saved.get(k) != current.get(k)]
     if diffs:

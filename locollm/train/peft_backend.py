@@ -8,6 +8,12 @@ length-grouped batches that carry little padding (:mod:`.tokens`).
 
 Every ``save_every`` steps the loop writes a checkpoint (:mod:`.checkpoint`) from which
 ``--resume`` continues with the same batches, optimizer state and learning-rate schedule.
+
+Under ``torchrun``/``accelerate launch`` the loop is data-parallel (:mod:`.distributed`): every
+rank draws the same length-grouped batches from the same seeded order, an optimizer step takes
+``grad_accum x world`` of them and each rank computes its share, the LoRA gradients are summed
+over the ranks, and rank 0 alone writes checkpoints. A step therefore sees exactly the batches
+a single process with ``grad_accum x world`` would, and reaches the same weights.
 """
 
 from __future__ import annotations
@@ -22,8 +28,9 @@ from pathlib import Path
 
 from ..config import TrainConfig
 from ..errors import ConfigError
-from . import checkpoint
+from . import checkpoint, distributed
 from .checkpoint import LoopState
+from .distributed import DistContext
 from .loading import quiet_load
 from .monitor import History, peak_rss_mb, step_record
 from .tokens import TokenizedExample, collate, length_grouped_batches
@@ -104,16 +111,22 @@ def autocast(device: str, precision: str):
 
 
 def eval_loss(model, items: list[TokenizedExample], batch_size: int, pad_id: int,
-              device: str, precision: str = "fp32") -> float:
-    """Token-weighted mean loss over ``items`` without gradients."""
+              device: str, precision: str = "fp32",
+              ctx: DistContext | None = None) -> float:
+    """Token-weighted mean loss over ``items`` without gradients.
+
+    In a distributed run each rank scores every ``world``-th example and the sums are
+    combined, so every rank returns the loss over all of ``items``.
+    """
     import torch
 
     from .loss import causal_lm_loss
 
+    ctx = ctx or DistContext()
     model.eval()
     total, count = 0.0, 0
     with torch.no_grad(), autocast(device, precision):
-        ordered = sorted(items, key=lambda e: len(e.input_ids))
+        ordered = sorted(items, key=lambda e: len(e.input_ids))[ctx.rank::ctx.world]
         for i in range(0, len(ordered), batch_size):
             batch = ordered[i:i + batch_size]
             ids, mask, labels = (t.to(device) for t in collate(batch, pad_id))
@@ -121,15 +134,21 @@ def eval_loss(model, items: list[TokenizedExample], batch_size: int, pad_id: int
             total += float(loss) * n
             count += n
     model.train()
+    if ctx.active:
+        total, count = distributed.all_reduce_sum([total, count], device)
     return total / max(count, 1)
 
 
-def total_steps(cfg: TrainConfig, n_train: int) -> int:
-    """Optimizer steps for the run: ``max_steps`` or epochs x batches / grad_accum."""
+def total_steps(cfg: TrainConfig, n_train: int, world: int = 1) -> int:
+    """Optimizer steps for the run: ``max_steps`` or epochs x batches / (grad_accum x world).
+
+    ``world`` processes each take ``grad_accum`` batches per step, so a data-parallel run
+    covers the epochs in ``world`` times fewer steps.
+    """
     if cfg.max_steps:
         return cfg.max_steps
     per_epoch = math.ceil(n_train / cfg.batch_size)
-    return max(1, math.ceil(per_epoch * cfg.epochs / cfg.grad_accum))
+    return max(1, math.ceil(per_epoch * cfg.epochs / (cfg.grad_accum * world)))
 
 
 def make_optimizer(model, cfg: TrainConfig, steps: int):
@@ -144,11 +163,12 @@ def make_optimizer(model, cfg: TrainConfig, steps: int):
     return params, opt, sched
 
 
-def _micro_batches(loop: LoopState, items: list[TokenizedExample],
-                   cfg: TrainConfig) -> list[list[TokenizedExample]]:
-    """The next ``grad_accum`` batches, starting a freshly shuffled epoch when one runs out."""
+def _micro_batches(loop: LoopState, items: list[TokenizedExample], cfg: TrainConfig,
+                   world: int = 1) -> list[list[TokenizedExample]]:
+    """The step's ``grad_accum x world`` batches, starting a freshly shuffled epoch when one
+    runs out (every rank draws the same ones: same seed, same order)."""
     micro = []
-    for _ in range(cfg.grad_accum):
+    for _ in range(cfg.grad_accum * world):
         if not loop.queue:
             loop.queue = length_grouped_batches(items, cfg.batch_size, loop.rng)
         micro.append([items[i] for i in loop.queue.pop()])
@@ -156,17 +176,20 @@ def _micro_batches(loop: LoopState, items: list[TokenizedExample],
 
 
 def _train_step(model, micro, pad_id: int, device: str, precision: str,
-                scaler) -> tuple[float, int, int]:
-    """Forward and backward over the micro-batches; returns (mean loss, labels, tokens).
+                scaler, ctx: DistContext | None = None) -> tuple[float, int, int]:
+    """Forward and backward over this rank's share of the step's micro-batches; returns
+    (loss summed over its labelled tokens, labels, tokens).
 
-    Each micro-batch's loss is weighted by its share of the step's labelled tokens, so the
-    gradient is that of the mean over every answer token in the step.
+    Each micro-batch's loss is weighted by its share of the labelled tokens of the whole step
+    (every rank's batches), so the gradients, summed over the ranks, are those of the mean
+    over every answer token in the step.
     """
     from .loss import causal_lm_loss
 
+    ctx = ctx or DistContext()
     n_all = sum(e.n_answer for b in micro for e in b)
     step_loss, labelled, tokens = 0.0, 0, 0
-    for batch in micro:
+    for batch in micro[ctx.rank::ctx.world]:
         ids, mask, labels = (t.to(device) for t in collate(batch, pad_id))
         with autocast(device, precision):
             loss, n = causal_lm_loss(model, ids, mask, labels)
@@ -175,7 +198,7 @@ def _train_step(model, micro, pad_id: int, device: str, precision: str,
         step_loss += loss.item() * n
         labelled += n
         tokens += int(mask.sum())
-    return step_loss / max(labelled, 1), labelled, tokens
+    return step_loss, labelled, tokens
 
 
 def _apply_update(params, opt, sched, scaler) -> None:
@@ -196,7 +219,8 @@ def _apply_update(params, opt, sched, scaler) -> None:
 def run(model, train_items: list[TokenizedExample], eval_items: list[TokenizedExample],
         cfg: TrainConfig, pad_id: int, device: str,
         on_step: Callable[[dict], None] | None = None, *, output: Path | None = None,
-        resume: bool = False, fingerprint: dict | None = None) -> History:
+        resume: bool = False, fingerprint: dict | None = None,
+        ctx: DistContext | None = None) -> History:
     """Train ``model`` in place and return the loss history.
 
     Args:
@@ -204,34 +228,48 @@ def run(model, train_items: list[TokenizedExample], eval_items: list[TokenizedEx
             ``cfg.save_every`` steps (none when ``output`` is None).
         resume: continue from that checkpoint (the caller has checked it matches).
         fingerprint: stored in each checkpoint to recognise the run on ``--resume``.
+        ctx: this process's place in a data-parallel group (default: a group of one). Every
+            rank returns the same history; only rank 0 writes checkpoints and calls
+            ``on_step``.
     """
     import torch
 
+    ctx = ctx or DistContext()
     if device == "cpu":
         torch.set_num_threads(cpu_threads(cfg.threads))
     precision = resolve_precision(cfg.precision, device)
     scaler = torch.amp.GradScaler(device) if precision == "fp16" and device == "cuda" else None
-    steps = total_steps(cfg, len(train_items))
+    steps = total_steps(cfg, len(train_items), ctx.world)
     params, opt, sched = make_optimizer(model, cfg, steps)
     loop = LoopState(0, [], random.Random(cfg.seed), History(steps=steps))
     if resume and output is not None and checkpoint.find(output) is not None:
         loop = checkpoint.restore_peft(output, model, opt, sched, scaler)
         loop.history.resumed_at.append(loop.step)
+    if ctx.active:
+        distributed.broadcast_parameters(params)
     start_step, start, seconds_before = loop.step, time.perf_counter(), loop.history.seconds
     history = loop.history
     eval_before = history.eval_seconds
     model.train()
     for step in range(start_step + 1, steps + 1):
-        micro = _micro_batches(loop, train_items, cfg)
-        loss, labelled, tokens = _train_step(model, micro, pad_id, device, precision, scaler)
+        micro = _micro_batches(loop, train_items, cfg, ctx.world)
+        loss_sum, labelled, tokens = _train_step(model, micro, pad_id, device, precision,
+                                                 scaler, ctx)
+        if ctx.active:
+            distributed.all_reduce_gradients(params)
+            loss_sum, labelled, tokens = distributed.all_reduce_sum(
+                [loss_sum, labelled, tokens], device)
+            labelled, tokens = int(labelled), int(tokens)
         _apply_update(params, opt, sched, scaler)
+        loss = loss_sum / max(labelled, 1)
         loop.step, lr = step, sched.get_last_lr()[0]
         history.answer_tokens += labelled
         history.total_tokens += tokens
         history.train.append({"step": step, "loss": loss, "lr": lr, "tokens": tokens})
         held_out = None
         if eval_items and (step % cfg.eval_every == 0 or step == steps or step == 1):
-            held_out = _timed_eval(model, eval_items, cfg, pad_id, device, precision, history)
+            held_out = _timed_eval(model, eval_items, cfg, pad_id, device, precision, history,
+                                   ctx)
             history.eval.append({"step": step, "loss": held_out})
         history.seconds = seconds_before + time.perf_counter() - start
         record = step_record(step, steps, loss, lr, tokens, time.perf_counter() - start,
@@ -239,9 +277,9 @@ def run(model, train_items: list[TokenizedExample], eval_items: list[TokenizedEx
         if held_out is not None:
             record["eval_loss"] = held_out
         if output is not None and cfg.save_every and step % cfg.save_every == 0 and \
-                step < steps:
+                step < steps and ctx.is_main:
             checkpoint.save_peft(output, model, opt, sched, scaler, loop, fingerprint or {})
-        if on_step:
+        if on_step and ctx.is_main:
             on_step(record)
     history.seconds = seconds_before + time.perf_counter() - start
     history.peak_memory_mb = max(history.peak_memory_mb, _peak_memory_mb(device))
@@ -249,10 +287,10 @@ def run(model, train_items: list[TokenizedExample], eval_items: list[TokenizedEx
 
 
 def _timed_eval(model, items, cfg: TrainConfig, pad_id: int, device: str, precision: str,
-                history: History) -> float:
+                history: History, ctx: DistContext) -> float:
     """Held-out loss, its time added to ``history.eval_seconds``."""
     began = time.perf_counter()
-    loss = eval_loss(model, items, cfg.batch_size, pad_id, device, precision)
+    loss = eval_loss(model, items, cfg.batch_size, pad_id, device, precision, ctx)
     history.eval_seconds += time.perf_counter() - began
     return loss
 

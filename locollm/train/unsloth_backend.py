@@ -10,6 +10,12 @@ Unsloth.
 The training text of every example is built by :mod:`locollm.prompt`, the same function eval
 and serving use; the held-out split, the step records, the history and the adapter folder are
 the peft backend's, so nothing downstream can tell which backend trained an adapter.
+
+Several GPUs: under ``torchrun``/``accelerate launch`` the Trainer runs DDP itself, and current
+Unsloth supports that launch: ``FastLanguageModel.from_pretrained`` pins each rank's copy to
+its ``LOCAL_RANK`` GPU and Unsloth sets DDP's defaults for a LoRA model under checkpointing.
+Each rank holds the whole (4-bit) model; Unsloth's FSDP2 sharding (``UNSLOTH_FSDP2=1``) is not
+used here. Rank 0 alone reports steps and writes checkpoint state.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from ..data.jsonl import Example
 from ..paths import atomic_write
 from ..prompt import PromptFormat, format_completion, format_prompt
 from . import checkpoint
+from .distributed import DistContext
 from .monitor import History, peak_rss_mb, step_record
 
 HF_CHECKPOINTS = "hf"  # Trainer checkpoints live in <output>/.checkpoint/hf/checkpoint-N
@@ -59,26 +66,32 @@ def load_model(prep):
 
     cfg = prep.cfg
     precision = resolve_precision(cfg.precision, "cuda")
+    # Current Unsloth takes the checkpointing mode and the seed in from_pretrained too (its
+    # defaults there: "unsloth" and 3407); both calls get ours so neither default leaks in.
+    checkpointing = False if cfg.gradient_checkpointing is False else "unsloth"
     model, tokenizer = FastLanguageModel.from_pretrained(
         model_name=str(prep.model_dir), max_seq_length=cfg.max_seq_len,
         dtype=_dtype(precision) if cfg.precision != "auto" else None,
-        load_in_4bit=cfg.load_in_4bit)
+        load_in_4bit=cfg.load_in_4bit, use_gradient_checkpointing=checkpointing,
+        random_state=cfg.seed)
     model = FastLanguageModel.get_peft_model(
         model, r=cfg.lora_rank, lora_alpha=cfg.alpha, lora_dropout=cfg.lora_dropout,
         target_modules=list(cfg.target_modules), bias="none",
-        use_gradient_checkpointing=False if cfg.gradient_checkpointing is False else "unsloth",
-        random_state=cfg.seed, max_seq_length=cfg.max_seq_len)
+        use_gradient_checkpointing=checkpointing, random_state=cfg.seed,
+        max_seq_length=cfg.max_seq_len)
     return model, tokenizer, precision
 
 
-def sft_config(cfg, precision: str, output: Path, n_train: int, has_eval: bool):
+def sft_config(cfg, precision: str, output: Path, n_train: int, has_eval: bool,
+               world: int = 1):
     """trl's SFTConfig for ``cfg``: the same steps, schedule, batch and precision as the peft
-    backend (the step count is computed here, not left to the Trainer, so both agree)."""
+    backend (the step count is computed here, not left to the Trainer, so both agree; with
+    ``world`` data-parallel processes a step covers ``world`` times the batches)."""
     from trl import SFTConfig
 
     from .peft_backend import total_steps
 
-    steps = total_steps(cfg, n_train)
+    steps = total_steps(cfg, n_train, world)
     extra = {}
     if cfg.gradient_checkpointing is False:  # trl turns it on by default
         names = {f.name for f in dataclasses.fields(SFTConfig)}
@@ -159,6 +172,7 @@ def _callback(prep, on_step):
                 self._emit()
 
         def _emit(self) -> None:
+            # on_step is None on the other ranks of a data-parallel run (rank 0 reports)
             if self.pending is not None and on_step:
                 on_step(self.pending)
             self.pending = None
@@ -167,6 +181,8 @@ def _callback(prep, on_step):
             self._emit()
 
         def on_save(self, args, state, control, **kwargs):
+            if not state.is_world_process_zero:  # the Trainer saves on rank 0 too
+                return
             atomic_write(output / checkpoint.CHECKPOINT / checkpoint.STATE, json.dumps(
                 {"backend": "unsloth", "step": state.global_step,
                  "fingerprint": prep.fingerprint}))
@@ -194,7 +210,7 @@ def _mask_prompts(trainer, tokenizer, fmt: PromptFormat):
                                    response_part=fmt.response_marker)
 
 
-def train(prep, on_step=None, resume: bool = False):
+def train(prep, on_step=None, resume: bool = False, ctx: DistContext | None = None):
     """Train with Unsloth; return ``(model, history, device)`` like the peft backend."""
     preload()
     import torch
@@ -212,7 +228,7 @@ def train(prep, on_step=None, resume: bool = False):
     trainer = SFTTrainer(model=model, processing_class=tokenizer, train_dataset=train_set,
                          eval_dataset=eval_set, callbacks=[monitor],
                          args=sft_config(prep.cfg, precision, output, len(train_set),
-                                          eval_set is not None))
+                                          eval_set is not None, (ctx or DistContext()).world))
     trainer = _mask_prompts(trainer, tokenizer, prep.fmt)
     for noisy in (PrinterCallback, ProgressCallback):  # locollm's Progress shows the run
         trainer.remove_callback(noisy)
