@@ -1,11 +1,13 @@
-"""Read chosen key/values from a GGUF header without parsing the rest.
+"""Read chosen key/values, or the tensor shapes, from a GGUF header without parsing the rest.
 
-``gguf.GGUFReader`` parses every key first, including a 262k-entry vocabulary (seconds); most
-callers want two or three scalar keys, which sit before the vocabulary.
+``gguf.GGUFReader`` parses every key first, including a 262k-entry vocabulary (seconds in
+Python) and maps the tensor data; most callers want two or three scalar keys, which sit
+before the vocabulary, or the tensor names and shapes that follow the keys.
 """
 
 from __future__ import annotations
 
+import functools
 import struct
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,49 @@ def _value(fh, vtype: int, keep: bool) -> Any:
     return None
 
 
+def _damaged(path, exc) -> AdapterError:
+    return AdapterError(f"GGUF header is damaged or cut short ({exc or 'end of file'})",
+                        file=path, fix="re-export or re-download the file")
+
+
+def read_tensor_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
+    """Every tensor's name and shape as llama.cpp lists it (``ne``: innermost dimension
+    first, so a weight of ``out x in`` reads ``(in, out)``), from the header alone.
+
+    Raises:
+        AdapterError: the file is not a GGUF or its header is cut short.
+    """
+    try:
+        stat = Path(path).stat()
+    except OSError as exc:
+        raise AdapterError(f"cannot read the file ({exc.strerror})", file=path) from exc
+    return dict(_tensor_shapes(str(path), stat.st_size, stat.st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=16)
+def _tensor_shapes(path: str, _size: int, _mtime: int) -> dict[str, tuple[int, ...]]:
+    """Cached per file version: serving several adapters reads the base's header once."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(4) != b"GGUF":
+                raise AdapterError("not a GGUF file", file=path)
+            _version, n_tensors, n_kv = _read(fh, "I"), _read(fh, "Q"), _read(fh, "Q")
+            for _ in range(n_kv):
+                fh.seek(_read(fh, "Q"), 1)
+                _value(fh, _read(fh, "I"), False)
+            for _ in range(n_tensors):
+                name = fh.read(_read(fh, "Q")).decode("utf-8", "replace")
+                dims = tuple(_read(fh, "Q") for _ in range(_read(fh, "I")))
+                _type, _offset = _read(fh, "I"), _read(fh, "Q")
+                shapes[name] = dims
+    except (EOFError, ValueError, struct.error, UnicodeDecodeError) as exc:
+        raise _damaged(path, exc) from exc
+    except OSError as exc:
+        raise AdapterError(f"cannot read the file ({exc.strerror})", file=path) from exc
+    return shapes
+
+
 def read_keys(path: str | Path, keys: set[str] | frozenset[str]) -> dict[str, Any]:
     """Values of ``keys`` found in the GGUF header at ``path`` (absent keys are left out).
 
@@ -69,8 +114,7 @@ def read_keys(path: str | Path, keys: set[str] | frozenset[str]) -> dict[str, An
                     if len(found) == len(keys):
                         break
     except (EOFError, ValueError, struct.error, UnicodeDecodeError) as exc:
-        raise AdapterError(f"GGUF header is damaged or cut short ({exc or 'end of file'})",
-                           file=path, fix="re-export or re-download the file") from exc
+        raise _damaged(path, exc) from exc
     except OSError as exc:
         raise AdapterError(f"cannot read the file ({exc.strerror})", file=path) from exc
     return found

@@ -23,7 +23,7 @@ from ..adapter.meta import METADATA, PEFT_FILES, AdapterMeta, lora_gguf_path
 from ..config import TrainConfig
 from ..data.jsonl import Example, load_examples
 from ..errors import ConfigError, LocollmError
-from ..models import BaseModel, resolve, training_dir
+from ..models import BaseModel, portable_name, resolve, training_dir
 from ..paths import sha256_file
 from ..prompt import PromptFormat, format_for_tokenizer
 from . import checkpoint
@@ -231,6 +231,10 @@ def write_outputs(model, prep: Prepared, history: History, backend: str,
         shutil.rmtree(stale, ignore_errors=True)
     stage = Path(tempfile.mkdtemp(prefix=".adapter.", suffix=".tmp", dir=out))
     try:
+        for peft_config in getattr(model, "peft_config", {}).values():
+            # PEFT writes the folder it loaded (a path into the local cache); other tools
+            # (PEFT, vLLM, Unsloth) need the hub id or embedded name to find the base
+            peft_config.base_model_name_or_path = portable_name(base)
         model.save_pretrained(stage / "peft")  # also writes a README.md we do not want
         for name in PEFT_FILES:
             os.replace(stage / "peft" / name, stage / name)
