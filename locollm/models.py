@@ -270,9 +270,10 @@ def converted_path(model_dir: Path, quant: str) -> Path:
     return models_dir() / "converted" / _folder_key(model_dir) / f"{model_dir.name}-{quant}.gguf"
 
 
-def serving_gguf(base: BaseModel) -> Path:
+def serving_gguf(base: BaseModel, pre_tokenizer: str | None = None) -> Path:
     """The GGUF llama.cpp serves for ``base``: its own file, or, for a Hugging Face base, its
-    conversion in the model cache (made once, at :data:`SERVING_QUANT`, when none exists).
+    conversion in the model cache (made once, at :data:`SERVING_QUANT`, when none exists;
+    ``pre_tokenizer`` as for :func:`locollm.export.convert.convert_folder`).
 
     ``locollm models convert SRC --quant q4_k_m`` with no ``-o`` puts a conversion of one's
     choice there first.
@@ -287,4 +288,4 @@ def serving_gguf(base: BaseModel) -> Path:
 
     name = base.name.rstrip("/").split("/")[-1]
     return convert_folder(base.hf_dir, converted_path(base.hf_dir, SERVING_QUANT),
-                          SERVING_QUANT, name=name)
+                          SERVING_QUANT, name=name, pre_tokenizer=pre_tokenizer)

@@ -40,9 +40,12 @@ def make_peft_adapter(folder: Path, model_dir: Path, *, base_name: str | None = 
             if "lora_" in name:
                 param.copy_(torch.randn(param.shape, generator=generator) * std)
     folder.mkdir(parents=True, exist_ok=True)
-    peft_model.peft_config["default"].base_model_name_or_path = base_name or str(model_dir)
     peft_model.save_pretrained(folder)
     (folder / "README.md").unlink(missing_ok=True)
+    config_file = folder / "adapter_config.json"
+    config = json.loads(config_file.read_text())
+    config["base_model_name_or_path"] = base_name or str(model_dir)
+    config_file.write_text(json.dumps(config, indent=2))
     fmt = format_for_tokenizer(AutoTokenizer.from_pretrained(model_dir))
     arch = json.loads((model_dir / "config.json").read_text())["model_type"]
     AdapterMeta(name=folder.name, base_model=base_name or str(model_dir),

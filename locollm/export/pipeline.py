@@ -43,12 +43,13 @@ class Exported:
 
 
 def _base_gguf(folder: Path, options: ExportOptions) -> Path:
+    """The base GGUF the LoRA runs on: the one given, or the adapter's (converted once)."""
     from ..models import resolve, serving_gguf
     from .lora import base_for
 
     if options.base_model is not None:
         return serving_gguf(resolve(str(options.base_model)))
-    return serving_gguf(base_for(load_meta(folder)))
+    return serving_gguf(base_for(load_meta(folder)), options.pre_tokenizer)
 
 
 def export_adapter(folder: str | Path, options: ExportOptions,
@@ -69,6 +70,7 @@ def export_adapter(folder: str | Path, options: ExportOptions,
         if on_result is not None:
             on_result(item)
 
+    base = None
     if options.gguf:
         lora = export_lora_gguf(folder, options.output)
         done(Exported("lora", lora))
@@ -84,8 +86,9 @@ def export_adapter(folder: str | Path, options: ExportOptions,
         done(Exported("merged", merged))
         done(Exported("runners", *write_runners(folder, merged), of="merged"))
         if options.verify:
-            done(Exported("verify", merged, report=verify_merged(folder, merged),
-                          of="merged"))
+            base = base or _base_gguf(folder, options)  # its noise is the check's floor
+            done(Exported("verify", merged, report=verify_merged(folder, merged,
+                                                                base_gguf=base), of="merged"))
             done(Exported("stops", merged, report=check_stops(merged, fmt), of="merged"))
     if options.merged_hf:
         done(Exported("merged-hf", export_merged_hf(folder, options.merged_hf)))

@@ -1,4 +1,4 @@
-"""Read chosen key/values, or the tensor shapes, from a GGUF header without parsing the rest.
+"""Read chosen key/values, or the tensor layout, from a GGUF header without parsing the rest.
 
 ``gguf.GGUFReader`` parses every key first, including a 262k-entry vocabulary (seconds in
 Python) and maps the tensor data; most callers want two or three scalar keys, which sit
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +56,28 @@ def _damaged(path, exc) -> AdapterError:
                         file=path, fix="re-export or re-download the file")
 
 
-def read_tensor_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
-    """Every tensor's name and shape as llama.cpp lists it (``ne``: innermost dimension
-    first, so a weight of ``out x in`` reads ``(in, out)``), from the header alone.
+@dataclass(frozen=True)
+class TensorInfo:
+    """One tensor as the GGUF header lists it."""
+
+    name: str
+    dims: tuple[int, ...]  # ggml's ne: innermost first, a weight of out x in reads (in, out)
+    type: int  # ggml type (gguf.GGMLQuantizationType)
+    offset: int  # from the start of the data section
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a GGUF's parts are: enough to rewrite tensors and copy everything else."""
+
+    header_end: int  # byte offset where the key/values end and the tensor infos begin
+    tensors: tuple[TensorInfo, ...]
+    data_start: int  # byte offset of the (aligned) data section
+    alignment: int
+
+
+def read_layout(path: str | Path) -> Layout:
+    """The tensor infos and section offsets of a GGUF, from its header alone.
 
     Raises:
         AdapterError: the file is not a GGUF or its header is cut short.
@@ -66,31 +86,40 @@ def read_tensor_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
         stat = Path(path).stat()
     except OSError as exc:
         raise AdapterError(f"cannot read the file ({exc.strerror})", file=path) from exc
-    return dict(_tensor_shapes(str(path), stat.st_size, stat.st_mtime_ns))
+    return _layout(str(path), stat.st_size, stat.st_mtime_ns)
 
 
 @functools.lru_cache(maxsize=16)
-def _tensor_shapes(path: str, _size: int, _mtime: int) -> dict[str, tuple[int, ...]]:
+def _layout(path: str, _size: int, _mtime: int) -> Layout:
     """Cached per file version: serving several adapters reads the base's header once."""
-    shapes: dict[str, tuple[int, ...]] = {}
+    alignment, tensors = 32, []
     try:
         with open(path, "rb") as fh:
             if fh.read(4) != b"GGUF":
                 raise AdapterError("not a GGUF file", file=path)
             _version, n_tensors, n_kv = _read(fh, "I"), _read(fh, "Q"), _read(fh, "Q")
             for _ in range(n_kv):
-                fh.seek(_read(fh, "Q"), 1)
-                _value(fh, _read(fh, "I"), False)
+                key = fh.read(_read(fh, "Q"))
+                value = _value(fh, _read(fh, "I"), key == b"general.alignment")
+                if value is not None:
+                    alignment = int(value)
+            header_end = fh.tell()
             for _ in range(n_tensors):
                 name = fh.read(_read(fh, "Q")).decode("utf-8", "replace")
                 dims = tuple(_read(fh, "Q") for _ in range(_read(fh, "I")))
-                _type, _offset = _read(fh, "I"), _read(fh, "Q")
-                shapes[name] = dims
+                tensors.append(TensorInfo(name, dims, _read(fh, "I"), _read(fh, "Q")))
+            data_start = -(-fh.tell() // alignment) * alignment
     except (EOFError, ValueError, struct.error, UnicodeDecodeError) as exc:
         raise _damaged(path, exc) from exc
     except OSError as exc:
         raise AdapterError(f"cannot read the file ({exc.strerror})", file=path) from exc
-    return shapes
+    return Layout(header_end, tuple(tensors), data_start, alignment)
+
+
+def read_tensor_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
+    """Every tensor's name and shape as llama.cpp lists it (``ne``: innermost dimension
+    first, so a weight of ``out x in`` reads ``(in, out)``), from the header alone."""
+    return {t.name: t.dims for t in read_layout(path).tensors}
 
 
 def read_keys(path: str | Path, keys: set[str] | frozenset[str]) -> dict[str, Any]:

@@ -218,6 +218,15 @@ def _commit(stage: Path, out: Path) -> None:
             os.replace(path, dest)
 
 
+def _name_base(config_file: Path, name: str) -> None:
+    """PEFT records the folder the base was loaded from, a path into this machine's cache;
+    other tools (PEFT, vLLM, Unsloth) need the hub id or embedded name to find the base."""
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    config["base_model_name_or_path"] = name
+    config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n",
+                           encoding="utf-8")
+
+
 def write_outputs(model, prep: Prepared, history: History, backend: str,
                   notes: dict[str, str] | None = None) -> tuple[Path, Diagnosis]:
     """Write the adapter folder: everything staged under a temporary name, renamed into
@@ -231,11 +240,8 @@ def write_outputs(model, prep: Prepared, history: History, backend: str,
         shutil.rmtree(stale, ignore_errors=True)
     stage = Path(tempfile.mkdtemp(prefix=".adapter.", suffix=".tmp", dir=out))
     try:
-        for peft_config in getattr(model, "peft_config", {}).values():
-            # PEFT writes the folder it loaded (a path into the local cache); other tools
-            # (PEFT, vLLM, Unsloth) need the hub id or embedded name to find the base
-            peft_config.base_model_name_or_path = portable_name(base)
         model.save_pretrained(stage / "peft")  # also writes a README.md we do not want
+        _name_base(stage / "peft" / "adapter_config.json", portable_name(base))
         for name in PEFT_FILES:
             os.replace(stage / "peft" / name, stage / name)
         shutil.rmtree(stage / "peft")
