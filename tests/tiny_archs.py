@@ -19,14 +19,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-CORPUS = [
-    "### Instruction:\nAdd the numbers.\n\n### Input:\n12 + 35\n\n### Response:\n47",
-    "Step 1: Add the tens. 10 + 30 = 40\nStep 2: Add the ones. 2 + 5 = 7\nThe answer is 47.",
-    "Solve the following arithmetic word problem. Show your reasoning step by step.",
-    "Tom has 12 apples and gets 35 more. How many apples does Tom have now?",
-    "What is the capital of France? Paris. 0 1 2 3 4 5 6 7 8 9",
-    "Explain what a LoRA adapter is, in one sentence: it's small, isn't it? Yes.",
-]
+from tiny import CORPUS as _SENTENCES
+
+# tiny.py's sentences plus one with the contractions a BPE pre-tokenizer splits
+CORPUS = [*_SENTENCES,
+          "Explain what a LoRA adapter is, in one sentence: it's small, isn't it? Yes."]
 # Qwen 2's pre-tokenizer regex (tokenizer.json), which llama.cpp implements as "qwen2"
 QWEN2_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+"
                r"[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")

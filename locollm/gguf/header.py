@@ -7,11 +7,13 @@ before the vocabulary, or the tensor names and shapes that follow the keys.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..errors import AdapterError
 
@@ -51,9 +53,24 @@ def _value(fh, vtype: int, keep: bool) -> Any:
     return None
 
 
-def _damaged(path, exc) -> AdapterError:
-    return AdapterError(f"GGUF header is damaged or cut short ({exc or 'end of file'})",
-                        file=path, fix="re-export or re-download the file")
+@contextlib.contextmanager
+def _header(path: str | Path) -> Iterator[tuple[BinaryIO, int, int]]:
+    """The open file past its magic and counts: (file, tensor count, key/value count).
+
+    Raises:
+        AdapterError: not a GGUF, or the header is cut short or damaged.
+    """
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(4) != b"GGUF":
+                raise AdapterError("not a GGUF file", file=path)
+            _version, n_tensors, n_kv = _read(fh, "I"), _read(fh, "Q"), _read(fh, "Q")
+            yield fh, n_tensors, n_kv
+    except (EOFError, ValueError, struct.error, UnicodeDecodeError) as exc:
+        raise AdapterError(f"GGUF header is damaged or cut short ({exc or 'end of file'})",
+                           file=path, fix="re-export or re-download the file") from exc
+    except OSError as exc:
+        raise AdapterError(f"cannot read the file ({exc.strerror})", file=path) from exc
 
 
 @dataclass(frozen=True)
@@ -93,26 +110,18 @@ def read_layout(path: str | Path) -> Layout:
 def _layout(path: str, _size: int, _mtime: int) -> Layout:
     """Cached per file version: serving several adapters reads the base's header once."""
     alignment, tensors = 32, []
-    try:
-        with open(path, "rb") as fh:
-            if fh.read(4) != b"GGUF":
-                raise AdapterError("not a GGUF file", file=path)
-            _version, n_tensors, n_kv = _read(fh, "I"), _read(fh, "Q"), _read(fh, "Q")
-            for _ in range(n_kv):
-                key = fh.read(_read(fh, "Q"))
-                value = _value(fh, _read(fh, "I"), key == b"general.alignment")
-                if value is not None:
-                    alignment = int(value)
-            header_end = fh.tell()
-            for _ in range(n_tensors):
-                name = fh.read(_read(fh, "Q")).decode("utf-8", "replace")
-                dims = tuple(_read(fh, "Q") for _ in range(_read(fh, "I")))
-                tensors.append(TensorInfo(name, dims, _read(fh, "I"), _read(fh, "Q")))
-            data_start = -(-fh.tell() // alignment) * alignment
-    except (EOFError, ValueError, struct.error, UnicodeDecodeError) as exc:
-        raise _damaged(path, exc) from exc
-    except OSError as exc:
-        raise AdapterError(f"cannot read the file ({exc.strerror})", file=path) from exc
+    with _header(path) as (fh, n_tensors, n_kv):
+        for _ in range(n_kv):
+            key = fh.read(_read(fh, "Q"))
+            value = _value(fh, _read(fh, "I"), key == b"general.alignment")
+            if value is not None:
+                alignment = int(value)
+        header_end = fh.tell()
+        for _ in range(n_tensors):
+            name = fh.read(_read(fh, "Q")).decode("utf-8", "replace")
+            dims = tuple(_read(fh, "Q") for _ in range(_read(fh, "I")))
+            tensors.append(TensorInfo(name, dims, _read(fh, "I"), _read(fh, "Q")))
+        data_start = -(-fh.tell() // alignment) * alignment
     return Layout(header_end, tuple(tensors), data_start, alignment)
 
 
@@ -129,21 +138,12 @@ def read_keys(path: str | Path, keys: set[str] | frozenset[str]) -> dict[str, An
         AdapterError: the file is not a GGUF or its header is cut short.
     """
     found: dict[str, Any] = {}
-    try:
-        with open(path, "rb") as fh:
-            if fh.read(4) != b"GGUF":
-                raise AdapterError("not a GGUF file", file=path)
-            _version, _tensors, n_kv = _read(fh, "I"), _read(fh, "Q"), _read(fh, "Q")
-            for _ in range(n_kv):
-                key = fh.read(_read(fh, "Q")).decode("utf-8", "replace")
-                vtype = _read(fh, "I")
-                value = _value(fh, vtype, key in keys)
-                if key in keys:
-                    found[key] = value
-                    if len(found) == len(keys):
-                        break
-    except (EOFError, ValueError, struct.error, UnicodeDecodeError) as exc:
-        raise _damaged(path, exc) from exc
-    except OSError as exc:
-        raise AdapterError(f"cannot read the file ({exc.strerror})", file=path) from exc
+    with _header(path) as (fh, _tensors, n_kv):
+        for _ in range(n_kv):
+            key = fh.read(_read(fh, "Q")).decode("utf-8", "replace")
+            value = _value(fh, _read(fh, "I"), key in keys)
+            if key in keys:
+                found[key] = value
+                if len(found) == len(keys):
+                    break
     return found
