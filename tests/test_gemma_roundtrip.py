@@ -10,10 +10,11 @@ from helpers_hf import make_peft_adapter
 
 from locollm.errors import CheckFailed
 from locollm.export.convert import convert_folder
+from locollm.export.merge_tensors import merge_lora
 from locollm.export.merged import export_merged
 from locollm.export.verify import verify_base, verify_merged
 from locollm.models import training_dir
-from locollm.runtime.engine import Engine, EngineConfig
+from locollm.runtime.engine import Engine, EngineConfig, quantize_model
 
 pytestmark = pytest.mark.slow
 
@@ -64,3 +65,8 @@ def test_merged_check_fails_for_an_export_that_lost_the_adapter(converted, real_
     with pytest.raises(CheckFailed, match="lost the adapter") as err:
         verify_merged(adapter, real_base.gguf)  # "merged" = the bare base: adapter lost
     assert "keeps" in str(err.value) and "KL" in str(err.value)
+    # lost in the merge, then requantized: the noise is no stand-in for the adapter
+    lost = merge_lora(real_base.gguf, adapter / "adapter.gguf", tmp_path / "lost-f32.gguf",
+                      scale=0.0)
+    with pytest.raises(CheckFailed, match="lost the adapter"):
+        verify_merged(adapter, quantize_model(lost, tmp_path / "lost-q4.gguf", "q4_k_m"))

@@ -77,7 +77,12 @@ def _agreement(r) -> str:
                 f"top-1 agreement {r.top1_agreement:.3f} (base GGUF alone "
                 f"{base.top1_agreement:.3f}, tokens in common {base.token_agreement:.3f}) "
                 f"over {r.n_positions} positions")
-    return (f"verified merged GGUF against the PEFT adapter: keeps {r.effect_kept:.0%} of its "
-            f"effect (KL {r.kl:.4f} vs the bare base's {r.effect_kl:.4f}), top-1 agreement "
+    line = (f"verified merged GGUF against the PEFT adapter: change correlation "
+            f"{r.delta_correlation:.3f}, keeps {r.effect_kept:.0%} of its effect (KL "
+            f"{r.kl:.4f}, the bare base's {r.effect_kl:.4f}), top-1 agreement "
             f"{r.top1_agreement:.3f} (bare base {r.base_top1_agreement:.3f}) over "
             f"{r.n_positions} positions")
+    if r.effect_kept is not None and r.effect_kept < 0.5:
+        line += ("\n  note: this quantization keeps under half of the adapter's effect; "
+                 "--quant q8_0 keeps more")
+    return line

@@ -85,12 +85,12 @@ def chat_template(pieces: PromptPieces) -> str:
     """A Jinja chat template that prompts as the adapter was trained: each user message in
     the adapter's prompt, each assistant message closed by its end of turn (or EOS)."""
     end = _jinja_literal(pieces.end) if pieces.end else "{{ eos_token }}"
-    return ("{%- for message in messages -%}"
-            "{%- if message['role'] == 'user' -%}"
-            f"{_jinja_literal(pieces.before)}{{{{ message['content'] }}}}"
+    return ('{%- for message in messages -%}'
+            '{%- if message.role == "user" -%}'
+            f"{_jinja_literal(pieces.before)}{{{{ message.content }}}}"
             f"{_jinja_literal(pieces.after)}"
-            "{%- elif message['role'] == 'assistant' -%}"
-            f"{{{{ message['content'] }}}}{end}"
+            '{%- elif message.role == "assistant" -%}'
+            f"{{{{ message.content }}}}{end}"
             "{%- endif -%}{%- endfor -%}")
 
 

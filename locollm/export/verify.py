@@ -8,8 +8,11 @@ token ids (the probe is tokenized once, by the Hugging Face tokenizer):
   the probe (nearly) as transformers does;
 * the **LoRA GGUF** on that base against the PEFT adapter: the change the adapter makes to
   the logits must correlate (the base GGUF may be quantized, so absolute logits differ);
-* the **merged GGUF** against the PEFT adapter: it must be markedly closer to the adapter than
-  the bare base is. An export that lost the adapter is as far from it as the base and fails.
+* the **merged GGUF** against the PEFT adapter: the change it makes to the bare base GGUF's
+  logits must correlate with the adapter's change. Requantizing the merged weights adds noise
+  that is uncorrelated with that change, so an export that lost the adapter scores about 0
+  at any quantization, while a kept adapter scores high even where Q4_K_M blurs it (how much
+  of the adapter's effect survives, in KL, is reported as ``effect_kept``).
 
 :func:`check_stops` checks that generation ends: the token that closes an answer (the chat
 template's end of turn, or EOS) must be one llama.cpp stops on. A failed check raises
@@ -35,11 +38,13 @@ PROBE_ANSWER = ("A LoRA adapter is a small set of low-rank matrices added to a f
 # The bars. Base: llama.cpp picks transformers' next token on 3 positions of 4 (a Q4_K_M
 # conversion of a small model stays well above; a wrong tensor layout or tokenizer falls far
 # below), and tokenizes the probe with 90% of the tokens in common. LoRA: the adapter's logit
-# change correlates at 0.9. Merged: at most half of the adapter's own effect is lost.
+# change correlates at 0.9 (the LoRA itself stays float32). Merged: at 0.5, the adapter's
+# change is at least 0.58 times the requantization noise (r = S / sqrt(S^2 + N^2)); the shipped
+# math adapter scores 0.99 at Q8_0 and 0.68 at Q4_K_M, the base alone 0.
 MIN_BASE_TOP1 = 0.75
 MIN_TOKEN_AGREEMENT = 0.9
 MIN_DELTA_CORRELATION = 0.9
-MAX_EFFECT_LOST = 0.5
+MIN_MERGED_CORRELATION = 0.5
 
 
 @dataclass
@@ -258,9 +263,10 @@ def verify_merged(adapter_dir: str | Path, merged: str | Path, text: str | None 
                   base_gguf: str | Path | None = None) -> Agreement:
     """Compare the merged GGUF with the PEFT adapter in transformers.
 
-    The merged file must keep at least half of the adapter's effect: its KL divergence from
-    the adapter, less the bare base's conversion noise, must be at most half the adapter's own
-    effect (KL from adapter to base). A merged file that lost the adapter keeps none.
+    What it changes against the bare base GGUF must correlate with what the adapter changes
+    in transformers (at :data:`MIN_MERGED_CORRELATION`); a merged file that lost the adapter
+    changes nothing the adapter does. ``effect_kept`` says how much of the adapter's effect
+    (in KL) survived the quantization.
 
     Raises:
         CheckFailed: with the numbers.
@@ -273,20 +279,20 @@ def verify_merged(adapter_dir: str | Path, merged: str | Path, text: str | None 
     effect = kl_divergence(hf_adapter, hf_base)
     floor = kl_divergence(hf_base, ll_base)
     kl = kl_divergence(hf_adapter, ll_merged)
+    corr = delta_correlation(hf_base, hf_adapter, ll_base, ll_merged)
     result = Agreement("merged", len(ids), top1(hf_adapter, ll_merged), kl,
-                       kl - floor <= MAX_EFFECT_LOST * effect,
-                       delta_correlation=delta_correlation(hf_base, hf_adapter, ll_base,
-                                                           ll_merged),
+                       corr >= MIN_MERGED_CORRELATION, delta_correlation=corr,
                        effect_kl=effect, base_top1_agreement=top1(hf_adapter, ll_base),
                        floor_kl=floor)
     if not result.passed:
         raise CheckFailed(
-            f"the merged GGUF lost the adapter: KL from the adapter {kl:.4f} (the bare base "
-            f"is at {effect:.4f}, its conversion noise {floor:.4f}); it keeps "
-            f"{result.effect_kept:.0%} of the adapter's effect (bar "
-            f"{1 - MAX_EFFECT_LOST:.0%}); top-1 agreement {result.top1_agreement:.3f}, bare "
-            f"base {result.base_top1_agreement:.3f}", file=merged,
-            fix="export again; try --quant q8_0 to see whether quantization causes it")
+            f"the merged GGUF lost the adapter: its change to the base correlates "
+            f"{corr:.3f} with the adapter's (bar {MIN_MERGED_CORRELATION}); it keeps "
+            f"{result.effect_kept:.0%} of the adapter's effect (KL from the adapter "
+            f"{kl:.4f}, the bare base's {effect:.4f}); top-1 agreement "
+            f"{result.top1_agreement:.3f}, bare base {result.base_top1_agreement:.3f}",
+            file=merged, fix="export again; try --quant q8_0 to see whether quantization "
+                             "causes it")
     return result
 
 
