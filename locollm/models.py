@@ -267,7 +267,10 @@ def _folder_key(model_dir: Path) -> str:
 
 def converted_path(model_dir: Path, quant: str) -> Path:
     """Where the model cache keeps ``model_dir`` converted to a GGUF of type ``quant``."""
-    return models_dir() / "converted" / _folder_key(model_dir) / f"{model_dir.name}-{quant}.gguf"
+    name = model_dir.name
+    if model_dir.parent.name == "snapshots":  # a hub download: name it by its repository
+        name = model_dir.parent.parent.name.split("--")[-1]
+    return models_dir() / "converted" / _folder_key(model_dir) / f"{name}-{quant}.gguf"
 
 
 def serving_gguf(base: BaseModel, pre_tokenizer: str | None = None) -> Path:
