@@ -31,8 +31,8 @@ def make_peft_adapter(folder: Path, model_dir: Path, *, base_name: str | None = 
 
     torch_env()
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    lora = LoraConfig(r=rank, lora_alpha=alpha, target_modules="all-linear",
-                      lora_dropout=0.0, **(config or {}))
+    lora = LoraConfig(**{"r": rank, "lora_alpha": alpha, "target_modules": "all-linear",
+                         "lora_dropout": 0.0, **(config or {})})
     peft_model = get_peft_model(model, lora)
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():

@@ -77,3 +77,16 @@ def test_merged_gguf_from_hf_base_follows_peft(arch, tmp_path):
     report = verify_merged(adapter, merged, base_gguf=converted)
     assert report.effect_kept > 0.99 and report.top1_agreement > 0.95, (name, report)
     assert report.delta_correlation > MIN_DELTA_CORRELATION
+
+
+def test_embedding_lora_goes_through_llama_cpps_converter(tmp_path):
+    """A LoRA on the token embeddings (PEFT's lora_embedding_A/B, stored transposed) is
+    outside locollm's writer: llama.cpp's converter writes it, and it still follows PEFT."""
+    folder = build_arch_model("llama", tmp_path / "llama")
+    converted = convert_model(folder, tmp_path / "llama.gguf", quant="f32").path
+    adapter = make_peft_adapter(tmp_path / "ad", folder, config={
+        "target_modules": ["q_proj", "v_proj", "embed_tokens"]})
+    reader, tensors = _tensors(export_lora_gguf(adapter))
+    assert tensors["token_embd.weight.lora_a"].shape == (420, 4)  # numpy order of ne [4, 420]
+    report = verify_export(adapter, base_gguf=converted)
+    assert report.delta_correlation > 0.99 and report.effect_kl > 0.01, report

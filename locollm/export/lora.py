@@ -127,7 +127,12 @@ def export_lora_gguf(adapter_dir: str | Path, out: str | Path | None = None, *,
     lora = read_peft_lora(adapter_dir)
     base = lora_base(meta)
     out = Path(out or lora_gguf_path(adapter_dir))
-    own = base.arch is not None and not lora.embeddings
+    from ..gguf.names import ROPE_PERMUTED
+
+    # locollm's writer: a covered architecture, no embedding LoRA, and the head counts where
+    # q/k rows must be permuted
+    own = (base.arch is not None and not lora.embeddings
+           and (base.arch not in ROPE_PERMUTED or base.heads[0] > 0))
     if writer == "llama.cpp" or (writer == "auto" and not own):
         return _with_llama_cpp(lora, base, out, meta.name)
     if not own:

@@ -87,6 +87,8 @@ def read_peft_lora(folder: str | Path) -> PeftLora:
     strays: list[str] = []
     embeddings: set[str] = set()
     for key, value in load_file(weights).items():
+        if key.endswith(".base_layer.weight"):
+            continue  # PEFT saves the (unchanged) base embedding next to an embedding LoRA
         match = _PAIR.search(key)
         if not match:
             strays.append(key)
