@@ -64,16 +64,17 @@ def gemma(tmp: Path, skip_hf_merge: bool) -> None:
     merged, tensor = timed(lambda: export_merged(adapter, tmp / "m.gguf", quant="q4_k_m"))
     m = verify_merged(adapter, merged)
     print(f"merged Q4_K_M of Gemma 3 270M:\n"
-          f"  tensor merge on the GGUF  {tensor:6.1f} s   (target < 30 s); keeps "
-          f"{m.effect_kept:.0%} of the adapter's effect, top-1 {m.top1_agreement:.3f} "
-          f"(bare base {m.base_top1_agreement:.3f})")
+          f"  tensor merge on the GGUF  {tensor:6.1f} s   (target < 30 s); change correlation "
+          f"{m.delta_correlation:.3f}, keeps {m.effect_kept:.0%} of the adapter's effect, "
+          f"top-1 {m.top1_agreement:.3f} (bare base {m.base_top1_agreement:.3f})")
     if not skip_hf_merge:
         as_hf = dataclasses.replace(base, gguf=None, hf_dir=folder)  # the HF-base route
         merged_hf, route = timed(lambda: _merged_from_hf(adapter, as_hf, tmp / "mhf.gguf",
                                                          "q4_k_m", None))
         h = verify_merged(adapter, merged_hf)
-        print(f"  Hugging Face route        {route:6.1f} s   ratio {route / tensor:.1f}x; keeps "
-              f"{h.effect_kept:.0%}, top-1 {h.top1_agreement:.3f}")
+        print(f"  Hugging Face route        {route:6.1f} s   ratio {route / tensor:.1f}x; change "
+              f"correlation {h.delta_correlation:.3f}, keeps {h.effect_kept:.0%}, top-1 "
+              f"{h.top1_agreement:.3f}")
     out, conv = timed(lambda: convert_folder(folder, tmp / "g.gguf", "q8_0"))
     b = verify_base(folder, out)
     print(f"Gemma 3 270M dequantized folder -> Q8_0 GGUF: {conv:.1f} s; against transformers "
