@@ -15,10 +15,18 @@ wheel cache ignores ``CMAKE_ARGS`` and would hand back a wheel built with other 
 llama-cpp-python that is already installed (a CUDA or Metal build, Colab's) is kept when its
 one-token decode passes in a subprocess; one that crashes is rebuilt.
 
+It also fetches llama.cpp's own Python converters (``convert_hf_to_gguf.py``,
+``convert_lora_to_gguf.py``, their ``conversion/`` package and ``gguf-py``) from the sdist of
+the llama-cpp-python that is installed, so a Hugging Face model converts with exactly the
+llama.cpp that will run it; :mod:`locollm.export.converter` explains why these and not a
+package from PyPI. They go to ``~/.cache/locollm/llama-convert/<version>/`` and work offline
+from then on (a GPU machine without internet included).
+
 Standard library only: it runs before locollm is installed.
 
-    python scripts/llama_build.py --print-args     # the CMake flags for this machine
-    python scripts/llama_build.py --python .venv/bin/python [--force]
+    python locollm/llama_build.py --print-args     # the CMake flags for this machine
+    python locollm/llama_build.py --python .venv/bin/python [--force]
+    python locollm/llama_build.py --converter-only  # fetch the converters alone (online, once)
 """
 
 from __future__ import annotations
@@ -28,8 +36,11 @@ import hashlib
 import os
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
+import tarfile
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,6 +159,25 @@ def keep_reason(have: Installed, version: str) -> str | None:
     return None
 
 
+def sdist(python: str, version: str) -> Path:
+    """The llama-cpp-python ``version`` sdist, downloaded once into the wheel cache.
+
+    One file serves both the build and llama.cpp's Python converters, so the converter is
+    always the one vendored with the runtime that was compiled.
+    """
+    folder = wheel_cache() / "sdist"
+    found = sorted(folder.glob(f"llama_cpp_python-{version}.tar.gz"))
+    if found:
+        return found[-1]
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".download-") as tmp:
+        subprocess.run([python, "-m", "pip", "download", "-q", "--no-deps", "--no-binary",
+                        ":all:", "-d", tmp, f"llama-cpp-python=={version}"], check=True)
+        got = next(Path(tmp).glob("llama_cpp_python-*.tar.gz"))
+        os.replace(got, folder / got.name)
+    return folder / got.name
+
+
 def build_wheel(python: str, args: list[str], version: str) -> Path:
     """Compile llama-cpp-python once per (version, flags) into the wheel cache."""
     folder = wheel_cache() / build_key(args, version)
@@ -161,11 +191,78 @@ def build_wheel(python: str, args: list[str], version: str) -> Path:
     env.setdefault("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2))
     print(f"llama_build: compiling llama-cpp-python {version} (5-20 minutes, once per machine)")
     print(f"llama_build: CMAKE_ARGS={env['CMAKE_ARGS']}")
-    subprocess.run([python, "-m", "pip", "wheel", "-q", "--no-deps", "--no-cache-dir",
-                    "--no-binary", "llama-cpp-python", "-w", str(tmp),
-                    f"llama-cpp-python=={version}"], env=env, check=True)
+    subprocess.run([python, "-m", "pip", "wheel", "-q", "--no-deps", "--no-cache-dir", "-w",
+                    str(tmp), str(sdist(python, version))], env=env, check=True)
     os.replace(tmp, folder) if not folder.exists() else None
     return sorted(folder.glob("llama_cpp_python-*.whl"))[-1]
+
+
+# What the converters need from the sdist's vendor/llama.cpp/ (folders end with "/").
+CONVERTER_FILES = ("convert_hf_to_gguf.py", "convert_lora_to_gguf.py", "conversion/",
+                   "gguf-py/gguf/", "LICENSE")
+CONVERTER_MARK = "convert_hf_to_gguf.py"
+
+
+def converter_cache() -> Path:
+    """Root of the fetched converters (``LOCOLLM_CONVERTER_CACHE`` overrides)."""
+    base = os.environ.get("LOCOLLM_CONVERTER_CACHE") or Path(
+        os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "locollm" / "llama-convert"
+    return Path(base)
+
+
+def converter_dir(version: str = LLAMA_CPP_PYTHON) -> Path:
+    """Where the converters of llama-cpp-python ``version`` live once fetched."""
+    return converter_cache() / version
+
+
+def installed_version(python: str) -> str | None:
+    """The llama-cpp-python version installed for ``python`` (None when there is none)."""
+    probe = subprocess.run([python, "-c", "import importlib.metadata as m; "
+                            "print(m.version('llama_cpp_python'))"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        return None
+    return probe.stdout.strip() or None
+
+
+def _extract_converter(sdist: Path, dest: Path) -> None:
+    """Copy the converter files out of the sdist (regular files only, no path escapes)."""
+    with tarfile.open(sdist) as tar:
+        for member in tar.getmembers():
+            parts = member.name.split("/")
+            if not member.isfile() or len(parts) < 4 or parts[1:3] != ["vendor", "llama.cpp"]:
+                continue
+            rel = "/".join(parts[3:])
+            if ".." in parts or not any(rel == f or (f.endswith("/") and rel.startswith(f))
+                                        for f in CONVERTER_FILES):
+                continue
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with tar.extractfile(member) as src, open(target, "wb") as out:
+                shutil.copyfileobj(src, out)
+
+
+def fetch_converter(python: str = sys.executable, version: str = LLAMA_CPP_PYTHON,
+                    source: Path | None = None) -> Path:
+    """Fetch llama.cpp's Python converters of llama-cpp-python ``version`` into the cache.
+
+    The sdist is the one the build used (:func:`sdist`: fetched once from the package index),
+    or ``source`` when given. Nothing is compiled. Returns the converter folder.
+    """
+    dest = converter_dir(version)
+    if (dest / CONVERTER_MARK).exists():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if source is None:
+        print(f"llama_build: llama.cpp's converters from the llama-cpp-python {version} sdist")
+        source = sdist(python, version)
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".fetch-") as tmp:
+        staged = Path(tmp) / "converter"
+        _extract_converter(source, staged)
+        if not (staged / CONVERTER_MARK).exists():
+            raise RuntimeError(f"{source} has no vendor/llama.cpp/{CONVERTER_MARK}")
+        if not dest.exists():  # another process may have fetched it meanwhile
+            os.replace(staged, dest)
+    return dest
 
 
 def rebuild_command(args: list[str] | None = None, python: str = "python") -> str:
@@ -181,8 +278,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--python", default=sys.executable, help="interpreter to install into")
     parser.add_argument("--force", action="store_true", help="rebuild even if one works")
     parser.add_argument("--print-args", action="store_true", help="print the CMake flags")
+    parser.add_argument("--converter-only", action="store_true",
+                        help="only fetch llama.cpp's converters for the installed version")
     parser.add_argument("--version", default=LLAMA_CPP_PYTHON)
     opts = parser.parse_args(argv)
+    if opts.converter_only:
+        version = installed_version(opts.python) or opts.version
+        print(f"llama_build: converters in {fetch_converter(opts.python, version)}")
+        return 0
     extra = shlex.split(os.environ.get("LLAMA_CMAKE_ARGS", ""))  # the user's own, last wins
     args = cmake_args() + extra
     if opts.print_args:
@@ -193,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         reason = keep_reason(have, opts.version)
         if reason:
             print(f"llama_build: keeping the installed llama-cpp-python {reason}")
+            fetch_converter(opts.python, have.version or opts.version)
             return 0
         if have.decodes is False:
             print(f"llama_build: the installed llama-cpp-python {have.version} fails its decode "
@@ -206,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     # its pure-Python dependencies (diskcache, jinja2, typing-extensions, numpy)
     subprocess.run([opts.python, "-m", "pip", "install", "-q", str(wheel)], check=True)
     print(f"llama_build: installed {wheel.name}")
+    fetch_converter(opts.python, opts.version)
     return 0
 
 

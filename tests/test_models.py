@@ -96,3 +96,45 @@ def test_embedded_model_assembles_into_an_empty_cache_and_repairs_a_bad_file(
     assert models.resolve("gemma-3-270m").sha256 == pkg.EXPECTED_SHA256
     leftovers = [p.name for p in folder.iterdir() if p.name.startswith(".")]
     assert leftovers == []
+
+
+def test_portable_name_is_the_hub_id_or_the_name_given(tmp_path, tiny_model):
+    import shutil
+
+    snapshot = tmp_path / "hub" / "models--Qwen--Qwen2.5-3B-Instruct" / "snapshots" / "abc123"
+    shutil.copytree(tiny_model, snapshot)
+    assert models.portable_name(models.resolve(str(snapshot))) == "Qwen/Qwen2.5-3B-Instruct"
+    assert models.portable_name(models.resolve(str(tiny_model))) == str(tiny_model)
+    assert models.portable_name(models.BaseModel("gemma-3-270m", "embedded")) == "gemma-3-270m"
+
+
+def test_hub_id_offline_uses_the_local_hub_cache(tmp_path, monkeypatch, tiny_model):
+    """Offline, a model downloaded before (a training run on this machine) still resolves,
+    and a LoRA export finds its config.json there without fetching weights."""
+    import shutil
+
+    cache = tmp_path / "hf"
+    snapshot = cache / "models--org--tiny" / "snapshots" / "0123abc"
+    shutil.copytree(tiny_model, snapshot)
+    (cache / "models--org--tiny" / "refs").mkdir()
+    (cache / "models--org--tiny" / "refs" / "main").write_text("0123abc")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    import huggingface_hub.constants as hub_constants
+
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(cache))
+    base = models.resolve("org/tiny")
+    assert base.source == "hub" and base.hf_dir == snapshot
+    assert models.base_config_dir("org/tiny") == snapshot
+    assert models.base_config_dir("gemma-3-270m") is None
+
+
+def test_serving_gguf_takes_a_cached_conversion_first(tmp_path, tiny_model):
+    base = models.resolve(str(tiny_model))
+    for quant in ("q4_k_m", "f16"):
+        path = models.converted_path(tiny_model, quant)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"GGUF")
+    assert models.serving_gguf(base) == models.converted_path(tiny_model, "f16")
+    real = models.BaseModel("x", "gguf", gguf=tmp_path / "m.gguf", sha256="0" * 64)
+    assert models.serving_gguf(real) == tmp_path / "m.gguf"

@@ -39,3 +39,20 @@ def test_shipped_adapter_answers_what_the_base_gets_wrong(real_base, monkeypatch
     assert tuned.settings["instruction"]  # the adapter's training instruction was applied
     assert is_correct(tuned.answer, "The answer is 85.")
     assert not is_correct(base.answer, "The answer is 85.")
+
+
+def test_shipped_adapter_loads_with_plain_peft(real_base):
+    """Portable: the folder names its base by the embedded name, not a path into a cache,
+    and PEFT loads it onto the base as it is."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from locollm.models import training_dir
+
+    config = json.loads((MATH / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == load_meta(MATH).base_model == "gemma-3-270m"
+    base = AutoModelForCausalLM.from_pretrained(training_dir(real_base), dtype=torch.float32)
+    model = PeftModel.from_pretrained(base, str(MATH))
+    lora = [n for n, _ in model.named_parameters() if "lora_A" in n]
+    assert len(lora) == 18 * 7  # every layer, every projection the adapter was trained on

@@ -273,6 +273,20 @@ class Engine:
         return Completion(text, prompt_tokens, len(self.tokenize(text, add_bos=False)),
                           time.perf_counter() - start, finish, self.active)
 
+    def eos_token(self) -> int:
+        """The model's end-of-sequence token id."""
+        return self.llm.token_eos()
+
+    def token_text(self, token: int) -> str:
+        """The vocabulary text of ``token``."""
+        return self.llm._model.token_get_text(token)
+
+    def is_end_of_generation(self, token: int) -> bool:
+        """Whether llama.cpp stops generating at ``token`` (EOS, EOT and their kin)."""
+        import llama_cpp
+
+        return bool(llama_cpp.llama_vocab_is_eog(self.llm._model.vocab, token))
+
     def logits(self, tokens: list[int], adapter: str | None = None):
         """Logits (n_tokens x vocab, numpy) for ``tokens``; needs ``logits_all=True``."""
         if not self.config.logits_all:

@@ -17,7 +17,6 @@ from ..adapter.meta import (
     AdapterMeta,
     default_instruction,
     load_meta,
-    lora_gguf_path,
     resolve_adapter,
 )
 from ..errors import AdapterError
@@ -42,29 +41,27 @@ def open_engine(base_model: str | None, adapter_dirs: list[Path] | None = None,
     """Load the base once and every adapter's LoRA GGUF (exporting it if missing).
 
     The base comes from ``base_model`` or else from the first adapter's metadata; every adapter
-    must have been trained on a base with the same sha256.
+    must have been trained on a base with the same sha256, and each LoRA GGUF must fit the
+    base GGUF (architecture and shapes) before llama.cpp loads anything.
     """
+    from ..export.lora import lora_for
+    from ..models import serving_gguf
+
     metas = {Path(d): load_meta(d) for d in adapter_dirs or []}
     wanted = base_model or next((m.base_model for m in metas.values()), None)
     base: BaseModel = resolve(wanted)
-    if base.gguf is None:
-        raise AdapterError(f"base {base.name!r} has no GGUF to serve",
-                           fix="export a merged GGUF and pass it with --base-model")
+    base_gguf = serving_gguf(base)  # a Hugging Face base: its conversion, made once
     for folder, meta in metas.items():
         if meta.base_sha256 and meta.base_sha256 != base.sha256:
             raise AdapterError(f"adapter {meta.name!r} was trained on another base "
                                f"({meta.base_model}, sha256 {meta.base_sha256[:12]}…)",
                                file=folder, fix="use its base model, or retrain")
-    engine = Engine(base.gguf, config)
+    loras = {folder: lora_for(folder, base_gguf) for folder in metas}  # exported, checked
+    engine = Engine(base_gguf, config)
     _OPEN.add(engine)
     by_name = {}
     for folder, meta in metas.items():
-        gguf_file = lora_gguf_path(folder)
-        if not gguf_file.exists():
-            from ..export.lora import export_lora_gguf
-
-            export_lora_gguf(folder)
-        engine.load_adapter(meta.name, gguf_file)
+        engine.load_adapter(meta.name, loras[folder])
         by_name[meta.name] = meta
     return engine, by_name
 

@@ -23,7 +23,7 @@ from ..adapter.meta import METADATA, PEFT_FILES, AdapterMeta, lora_gguf_path
 from ..config import TrainConfig
 from ..data.jsonl import Example, load_examples
 from ..errors import ConfigError, LocollmError
-from ..models import BaseModel, resolve, training_dir
+from ..models import BaseModel, portable_name, resolve, training_dir
 from ..paths import sha256_file
 from ..prompt import PromptFormat, format_for_tokenizer
 from . import checkpoint, distributed
@@ -224,6 +224,15 @@ def _commit(stage: Path, out: Path) -> None:
             os.replace(path, dest)
 
 
+def _name_base(config_file: Path, name: str) -> None:
+    """PEFT records the folder the base was loaded from, a path into this machine's cache;
+    other tools (PEFT, vLLM, Unsloth) need the hub id or embedded name to find the base."""
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    config["base_model_name_or_path"] = name
+    config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n",
+                           encoding="utf-8")
+
+
 def write_outputs(model, prep: Prepared, history: History, backend: str,
                   notes: dict[str, str] | None = None) -> tuple[Path, Diagnosis]:
     """Write the adapter folder: everything staged under a temporary name, renamed into
@@ -238,6 +247,7 @@ def write_outputs(model, prep: Prepared, history: History, backend: str,
     stage = Path(tempfile.mkdtemp(prefix=".adapter.", suffix=".tmp", dir=out))
     try:
         model.save_pretrained(stage / "peft")  # also writes a README.md we do not want
+        _name_base(stage / "peft" / "adapter_config.json", portable_name(base))
         for name in PEFT_FILES:
             os.replace(stage / "peft" / name, stage / name)
         shutil.rmtree(stage / "peft")
