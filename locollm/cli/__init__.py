@@ -1,6 +1,6 @@
 """The ``locollm`` / ``loco`` command line: a thin shell over the library.
 
-One module per verb group (``models``, ``data``, ``train``, ``export``, ``eval``,
+One module per verb group (``models``, ``data``, ``train``, ``export``, ``eval``, ``score``,
 ``adapters``, ``query``/``route``/``chat``, ``serve``, ``doctor``); this one assembles the
 click group. Each command parses its flags, calls one library function and prints the result.
 Library errors (:class:`~locollm.errors.LocollmError`) become a message and exit status 1 (a
@@ -32,12 +32,12 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from . import adapters, data, doctor, eval, export, models, query, serve, train
+    from . import adapters, data, doctor, eval, export, models, query, score, serve, train
 
     for group in (models.models, data.data, adapters.adapters):
         cli.add_command(group)
-    for command in (train.train, export.export, query.query, eval.eval_cmd, query.route,
-                    query.chat, serve.serve, doctor.doctor):
+    for command in (train.train, export.export, query.query, eval.eval_cmd, score.score,
+                    query.route, query.chat, serve.serve, doctor.doctor):
         cli.add_command(command)
 
 
