@@ -112,6 +112,26 @@ def entry_from_folder(folder: str | Path, existing: RegistryEntry | None = None,
     return RegistryEntry(**values)
 
 
+WRITTEN = ("version", "created", "authors", "description", "tags", "router_keywords")
+
+
+def written_fields(path: Path, domain: str) -> RegistryEntry | None:
+    """The written fields of an entry that does not validate (a stale measured field, say), so
+    that refreshing it keeps its authors, description and keywords; None without an entry."""
+    import yaml
+
+    from .registry import _field_problem
+
+    try:
+        data = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get(domain)
+    except (OSError, yaml.YAMLError, AttributeError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    good = {k: data[k] for k in WRITTEN if k in data and _field_problem(k, data[k]) is None}
+    return RegistryEntry(**good) if good else None
+
+
 @dataclass
 class Registration:
     """What `locollm adapters register` wrote, and what the entry still lacks."""
@@ -139,7 +159,8 @@ def register(adapter: str | Path, registry: str | Path | None = None,
     domain = folder.resolve().name
     path = Path(registry) if registry else registry_path(adapters_root)
     current, _ = validate_registry(path)
-    entry = entry_from_folder(folder, current.entries.get(domain), **overrides)
+    existing = current.entries.get(domain) or written_fields(path, domain)
+    entry = entry_from_folder(folder, existing, **overrides)
     write_entry(path, domain, entry)
     _, problems = validate_registry(path)
     return Registration(domain, entry, path, problems.get(domain, []))

@@ -123,6 +123,40 @@ def item_from_json(obj: object, path: Path, line: int, problems: list[Problem],
         {k: v for k, v in obj.items() if k not in _FIELDS})
 
 
+def read_objects(path: str | Path, what: str, fix: str
+                 ) -> tuple[list[tuple[int, object]], list[Problem]]:
+    """The decoded lines of a JSONL file with their line numbers, and a located problem for
+    each line that is not JSON.
+
+    Raises:
+        DataError: the file is missing or not UTF-8 text.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError as exc:
+        raise DataError(f"{what} not found", file=path, fix="check the path") from exc
+    except (UnicodeDecodeError, IsADirectoryError) as exc:
+        raise DataError(f"not a UTF-8 JSONL file ({exc})", file=path) from exc
+    objects, problems = [], []
+    for number, raw in enumerate(text.split("\n"), start=1):
+        if raw.strip():
+            try:
+                objects.append((number, json.loads(raw)))
+            except json.JSONDecodeError as exc:
+                problems.append(Problem(f"invalid JSON ({exc.msg})", path, number, fix))
+    return objects, problems
+
+
+def raise_problems(problems: list[Problem], what: str) -> None:
+    """Raise one DataError for every problem collected (the first as the headline)."""
+    if problems:
+        first = problems[0]
+        raise DataError(f"{len(problems)} problem(s) in the {what}; first: {first.message}",
+                        file=first.file, line=first.line, fix=first.fix,
+                        problems=problems[1:20])
+
+
 def load_benchmark(path: str | Path, *, need_prompt: bool = True,
                    limit: int | None = None) -> list[BenchItem]:
     """Read a benchmark JSONL, every problem collected with its line before raising.
@@ -136,30 +170,10 @@ def load_benchmark(path: str | Path, *, need_prompt: bool = True,
         DataError: unreadable file, a bad line (each one listed), or no items.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError as exc:
-        raise DataError("benchmark not found", file=path, fix="check the path") from exc
-    except (UnicodeDecodeError, IsADirectoryError) as exc:
-        raise DataError(f"not a UTF-8 JSONL file ({exc})", file=path) from exc
-    items, problems = [], []
-    for number, raw in enumerate(text.split("\n"), start=1):
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            problems.append(Problem(f"invalid JSON ({exc.msg})", path, number,
-                                    "each line must be one JSON object"))
-            continue
-        item = item_from_json(obj, path, number, problems, need_prompt)
-        if item is not None:
-            items.append(item)
-    if problems:
-        first = problems[0]
-        raise DataError(f"{len(problems)} problem(s) in the benchmark; first: {first.message}",
-                        file=first.file, line=first.line, fix=first.fix,
-                        problems=problems[1:20])
+    objects, problems = read_objects(path, "benchmark", "each line must be one JSON object")
+    items = [item for number, obj in objects
+             if (item := item_from_json(obj, path, number, problems, need_prompt))]
+    raise_problems(problems, "benchmark")
     items = items[:limit] if limit is not None else items
     if not items:
         raise DataError("no benchmark items to score", file=path,

@@ -150,5 +150,5 @@ def options(text: str) -> dict[str, str]:
 def first_sentence(text: str) -> str:
     """The first non-empty line, cut at its first sentence end (". ", "! ", "? ")."""
     line = next((s.strip() for s in text.splitlines() if s.strip()), "")
-    m = re.search(r"(?<!\d)[.!?](?:\s|$)", line)
+    m = re.search(r"[.!?](?:\s|$)", line)  # "1.5" has no space after its point
     return line[:m.start()] if m else line

@@ -9,14 +9,19 @@ predictions`` and the predictions file's sha256 in its settings.
 
 from __future__ import annotations
 
-import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DataError, Problem
 from ..paths import sha256_file
-from .benchmark import BenchItem, benchmark_sha256, load_benchmark
+from .benchmark import (
+    BenchItem,
+    benchmark_sha256,
+    load_benchmark,
+    raise_problems,
+    read_objects,
+)
 from .progress import Progress
 from .results import BenchResult, ItemResult, build_result
 from .scorers import AUTO, ScoringConfig, score_item, scorer_for
@@ -38,32 +43,17 @@ def read_predictions(path: str | Path) -> list[Prediction]:
         DataError: unreadable file, a line without a string ``prediction``, no predictions.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError as exc:
-        raise DataError("predictions file not found", file=path, fix="check the path") from exc
-    except (UnicodeDecodeError, IsADirectoryError) as exc:
-        raise DataError(f"not a UTF-8 JSONL file ({exc})", file=path) from exc
-    found, problems = [], []
     fix = 'write one {"prediction": "..."} per line (an "id" to match the benchmark\'s)'
-    for number, raw in enumerate(text.split("\n"), start=1):
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            problems.append(Problem(f"invalid JSON ({exc.msg})", path, number, fix))
-            continue
+    objects, problems = read_objects(path, "predictions file", fix)
+    found = []
+    for number, obj in objects:
         if not isinstance(obj, dict) or not isinstance(obj.get("prediction"), str):
             problems.append(Problem("no string 'prediction'", path, number, fix))
             continue
         ident = obj.get("id")
         found.append(Prediction(number, obj["prediction"], None if ident is None else
                                 str(ident)))
-    if problems:
-        raise DataError(f"{len(problems)} problem(s) in the predictions; first: "
-                        f"{problems[0].message}", file=path, line=problems[0].line, fix=fix,
-                        problems=problems[1:20])
+    raise_problems(problems, "predictions")
     if not found:
         raise DataError("no predictions", file=path, fix=fix)
     return found

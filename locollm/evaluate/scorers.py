@@ -105,10 +105,10 @@ def detect(item: BenchItem) -> str:
     if _letter_of(answer) and options(item.question):
         return "multiple_choice"
     if after_marker(ref) is not None or _short(ref):
+        if re.search(r"\\[a-zA-Z]+|\^", answer):  # LaTeX or a power: an expression
+            return "math"
         if _single_number(answer) is not None:
             return "numeric"
-        if re.search(r"\\(?:frac|sqrt|pi|dfrac|cdot)|\^", answer):
-            return "math"
         return "contains"
     return "rouge"
 
@@ -175,7 +175,7 @@ def choice_letter(reply: str, choices: dict[str, str]) -> str | None:
         candidates += re.findall(r"(?<![\w'])([A-J])(?![\w'])", phrase)
     first = _letter_of(reply.strip().split("\n", 1)[0])
     candidates += [first] if first else []
-    candidates += re.findall(r"\b(?:option|choice)\s*\(?([A-J])\b", reply)
+    candidates += re.findall(r"\b(?:option|choice)(?:\s+is)?\s*:?\s*\(?([A-J])\b", reply)
     picked = next((c for c in candidates if c in valid), None)
     if picked or not choices:
         return picked
@@ -248,7 +248,9 @@ def answer_part(reply: str, question: str) -> str:
 
 def _contained(reference: str, text: str) -> bool:
     ref = reference.strip().rstrip(".")
-    keep_case = len(_words(ref)) == 1 and len(ref) == 1  # "A" is a letter, "a" an article
+    # "A" is a letter, "a" an article: a one-letter reference matches its own case, unless the
+    # letter is the whole answer ('"a"', "a.")
+    keep_case = len(ref) == 1 and _clean(text).casefold() != ref.casefold()
     want, have = _words(ref, keep_case), _words(text, keep_case)
     if not want:
         return bool(ref) and ref in text

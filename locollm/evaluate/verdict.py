@@ -106,7 +106,10 @@ def judge(gap: PairedGap, ood: PairedGap | None) -> Verdict:
         sure = f" (95% CI of the change {ood.low:+.1f} to {ood.high:+.1f}, " \
                f"{format_p(ood.p_value)})"
         state = "within" if ood_ok else "FAILS: over"
-        parts.append(f"out-of-domain: {how}{sure}, {state} the {MAX_OOD_DROP:.0f}-pt limit")
+        noise = "" if ood.significant or drop <= 0 else \
+            f"; not significant at {ood.n} items, more out-of-domain items would tell"
+        parts.append(f"out-of-domain: {how}{sure}, {state} the {MAX_OOD_DROP:.0f}-pt limit"
+                     f"{noise}")
     parts.append(_significance_line(gap))
     name = tier
     if tier == "strong" and not ood_ok:
