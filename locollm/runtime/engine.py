@@ -32,7 +32,7 @@ from .generation import AdapterSet, Completion, GenRequest, adapter_label
 from .scheduler import Scheduler
 
 __all__ = ["Completion", "Engine", "EngineConfig", "GenRequest", "default_threads",
-           "gpu_layers", "quantize_model", "validate_adapter_file"]
+           "gpu_layers", "json_grammar", "quantize_model", "validate_adapter_file"]
 
 
 def performance_cores() -> int | None:
@@ -176,16 +176,24 @@ def quiet_llama_logs() -> None:
 
 
 class _Context:
-    """A llama.cpp context with its batch buffer: decode rows of (sequence, tokens, position)."""
+    """A llama.cpp context with its batch buffer: decode rows of (sequence, tokens, position).
+
+    One KV sequence more than asked for is kept as scratch: a decode call of a single token
+    under an adapter gets a second, throw-away token there. ggml multiplies a lone row with
+    its vector kernel and two or more with the llamafile one, whose float32 sums (the LoRA
+    matrices) round differently; with the scratch row a sequence always takes the second
+    path, so its logits do not depend on what else is in the step. The scratch row asks for
+    no logits, so the vocabulary projection, the costly part, still runs for one row.
+    """
 
     def __init__(self, model, *, n_ctx: int, n_seq: int, threads: int, flash: bool) -> None:
         import llama_cpp
 
         params = llama_cpp.llama_context_default_params()
-        params.n_ctx = n_ctx * n_seq
+        params.n_ctx = n_ctx * (n_seq + 1)
         params.n_batch = n_ctx  # a whole prompt goes in one decode call
         params.n_ubatch = min(512, n_ctx)
-        params.n_seq_max = n_seq
+        params.n_seq_max = n_seq + 1
         params.n_threads = params.n_threads_batch = threads
         params.kv_unified = False  # a KV stream per sequence: its attention ignores the others
         params.swa_full = True  # keep every position, so a prefix can be cut back and reused
@@ -199,8 +207,8 @@ class _Context:
         self.memory = llama_cpp.llama_get_memory(self.ctx)
         # llama.cpp may round the context up; a prompt must also fit the batch buffer
         self.n_ctx = min(llama_cpp.llama_n_ctx_seq(self.ctx), n_ctx)
-        self.capacity = n_ctx
-        self.batch = llama_cpp.llama_batch_init(self.capacity, 0, 1)
+        self.scratch = n_seq
+        self.batch = llama_cpp.llama_batch_init(n_ctx + 1, 0, 1)
         self.adapters: AdapterSet | None = None
 
     def decode(self, rows: Sequence[tuple[int, Sequence[int], int]], all_logits: bool = False
@@ -219,8 +227,15 @@ class _Context:
                 b.logits[n] = all_logits or j == len(tokens) - 1
                 n += 1
             last.append(n - 1)
+        pad = n == 1 and bool(self.adapters)
+        if pad:
+            b.token[n], b.pos[n], b.n_seq_id[n], b.logits[n] = b.token[0], 0, 1, False
+            b.seq_id[n][0] = self.scratch
+            n += 1
         b.n_tokens = n
         rc = llama_cpp.llama_decode(self.ctx, b)
+        if pad:
+            llama_cpp.llama_memory_seq_rm(self.memory, self.scratch, -1, -1)
         if rc != 0:
             raise RuntimeEngineError(f"llama.cpp could not decode the batch (code {rc})")
         return last
@@ -608,6 +623,26 @@ class _Sampler:
         if self.chain:
             llama_cpp.llama_sampler_free(self.chain)
             self.chain = None
+
+
+def json_grammar(schema: dict | None = None) -> str:
+    """A GBNF grammar for any JSON object (``schema`` None) or for JSON following ``schema``.
+
+    llama-cpp-python's converter (the port of llama.cpp's ``json_schema_to_grammar``) is used,
+    so the grammar matches what llama.cpp's own server builds.
+    """
+    import json
+
+    from llama_cpp import llama_grammar
+
+    if not schema:
+        return llama_grammar.JSON_GBNF
+    try:
+        return llama_grammar.json_schema_to_gbnf(json.dumps(schema))
+    except Exception as exc:  # the converter raises ValueError, KeyError, TypeError...
+        raise RuntimeEngineError(f"cannot turn the JSON schema into a grammar ({exc})",
+                                 fix="use a simpler schema, or response_format json_object"
+                                 ) from exc
 
 
 QUANT_TYPES = {"q4_k_m": 15, "q5_k_m": 17, "q8_0": 7, "f16": 1, "f32": 0}

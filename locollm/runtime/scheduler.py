@@ -144,6 +144,7 @@ class Scheduler:
         self._stopping = False
         self.steps = 0  # decode steps run (for benches and tests)
         self.max_batch = 0  # most sequences decoded in one call
+        self.reused = 0  # prompt tokens whose cached KV was reused (reuse_prefix)
 
     # ------------------------------------------------------------------ caller side
     @property
@@ -259,6 +260,7 @@ class Scheduler:
         if not self.engine.forget(slot.seq, keep):
             keep = 0
         slot.key, slot.cached = ticket.adapters, tokens[:keep]
+        self.reused += keep
         slot.started = time.perf_counter()
         slot.generated, slot.first_token, slot.pending = 0, None, -1
         limit = request.time_limit_s
