@@ -336,6 +336,7 @@ class Engine:
         """Validate and load a LoRA GGUF under ``name`` (applied per request)."""
         import llama_cpp
 
+        self._require_open()
         if name in self._adapters:
             return
         validate_adapter_file(path, self.info.architecture)
@@ -380,6 +381,7 @@ class Engine:
     def use(self, name: str | None, scale: float = 1.0) -> None:
         """Apply adapter ``name`` (None: bare base) now; requests apply their own set."""
         with self._lock:
+            self._require_open()
             self.apply(((name, scale),) if name else ())
 
     def reset_cache(self) -> None:
@@ -387,10 +389,16 @@ class Engine:
         self.scheduler.forget_cache()
 
     # ------------------------------------------------------------------ tokens and text
+    def _require_open(self) -> None:
+        """Raise instead of calling llama.cpp on freed memory (which would crash)."""
+        if self.model is None:
+            raise RuntimeEngineError("the engine is closed")
+
     def tokenize(self, text: str, add_bos: bool = True) -> list[int]:
         """Tokens of ``text`` as llama.cpp sees them (special tokens parsed)."""
         import llama_cpp
 
+        self._require_open()
         data = text.encode("utf-8")
         size = len(data) + 2
         buf = (llama_cpp.llama_token * size)()
@@ -405,6 +413,7 @@ class Engine:
         """The bytes of one token (special tokens render as nothing, as in llama.cpp)."""
         import llama_cpp
 
+        self._require_open()
         buf = ctypes.create_string_buffer(64)
         n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, 64, 0, False)
         if n < 0:
@@ -445,6 +454,7 @@ class Engine:
         """Apply ``adapters`` and evaluate ``rows`` (sequence, tokens, position) in one call;
         the batch index of each row's last token (see :meth:`sample`)."""
         with self._lock:
+            self._require_open()
             self.apply(adapters)
             return self._ctx.decode(rows)
 
@@ -544,6 +554,7 @@ class Engine:
         if not self.config.logits_all:
             raise RuntimeEngineError("engine was built without logits_all")
         with self._lock:
+            self._require_open()
             if self._logits_ctx is None:
                 self._logits_ctx = _Context(self.model, n_ctx=self.config.n_ctx, n_seq=1,
                                             threads=self.threads, flash=self.n_gpu_layers != 0)
@@ -597,7 +608,7 @@ class _Sampler:
             add(llama_cpp.llama_sampler_init_logit_bias(engine.n_vocab, len(bias), bias))
         if request.presence_penalty or request.frequency_penalty:
             # over every generated token, as OpenAI counts them (the prompt is never accepted)
-            add(llama_cpp.llama_sampler_init_penalties(max_tokens, 1.0,
+            add(llama_cpp.llama_sampler_init_penalties(engine.n_vocab, max_tokens, 1.0,
                                                        request.frequency_penalty,
                                                        request.presence_penalty))
         if request.grammar:

@@ -137,6 +137,7 @@ class Service:
         self.scheduler = runtime.engine.scheduler
         self.scheduler.max_queue = self.config.max_queue
         self.started = int(time.time())
+        self.owns_runtime = True  # close the runtime when the server stops
         self._closed = False
         self._close_lock = threading.Lock()
 
@@ -428,7 +429,8 @@ def create_app(service: Service) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_app):
         yield
-        await asyncio.to_thread(service.close)  # waits for generations in flight
+        if service.owns_runtime:
+            await asyncio.to_thread(service.close)  # waits for generations in flight
 
     app = FastAPI(title="locollm", version=__version__, lifespan=lifespan,
                   description="OpenAI-compatible API over a base model and its LoRA adapters, "
@@ -635,11 +637,13 @@ class LocoServer:
         if self._thread is not None:
             self._thread.join(60)
 
-    def server_close(self) -> None:
-        """Close the socket and free the runtime (after the generations in flight)."""
+    def server_close(self, close_runtime: bool = True) -> None:
+        """Close the socket and (``close_runtime``) free the runtime, after the generations
+        in flight."""
         with contextlib.suppress(OSError):
             self.socket.close()
-        self.service.close()
+        if close_runtime:
+            self.service.close()
 
 
 def bind(host: str, port: int) -> socket.socket:
