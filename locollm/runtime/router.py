@@ -102,14 +102,26 @@ ROUTERS = ("keywords", "classifier")
 # The router "auto" and `loco route` use unless told. Picked by bench/router_accuracy.py on the
 # shipped adapters (math): keywords send 11 of the 40 out-of-domain questions to math
 # (accuracy 72.5% there, 100% on the benchmark); the classifier, measured on held-out folds,
-# keeps the benchmark and routes the out-of-domain set to the base (README, "Routing").
+# keeps the benchmark and routes the out-of-domain set to the base (README, "Routing"). It
+# needs data: when an adapter folder has no training set, or none has an out-of-domain set,
+# the default falls back to keywords (see default_router).
 DEFAULT_ROUTER = "classifier"
 
 
-def make_router(kind: str, registry: Registry, folders: dict[str, Path]):
-    """The router ``kind`` over the adapters ``folders`` (name -> folder)."""
+def default_router(folders: dict[str, Path]) -> str:
+    """:data:`DEFAULT_ROUTER` when the folders can train it, else ``keywords``."""
+    if DEFAULT_ROUTER == "classifier" and folders and all(
+            (Path(f) / "training" / "dataset.jsonl").is_file() for f in folders.values()) and \
+            any((Path(f) / "eval" / "ood.jsonl").is_file() for f in folders.values()):
+        return "classifier"
+    return "keywords"
+
+
+def make_router(kind: str | None, registry: Registry, folders: dict[str, Path]):
+    """The router ``kind`` (None: :func:`default_router`) over the adapters ``folders``."""
     from ..errors import ConfigError
 
+    kind = kind or default_router(folders)
     if kind == "keywords":
         return Router.from_registry(registry, list(folders))
     if kind == "classifier":
@@ -127,7 +139,7 @@ def route_text(text: str, *, registry: str | Path | None = None,
     adapter folders (their data), so it only considers those."""
     reg = load_registry(registry or registry_path(adapters_root))
     trained = trained_adapters(adapters_root)
-    kind = router or DEFAULT_ROUTER
+    kind = router or default_router(trained)
     if kind == "keywords":
         available = list(trained) if trained_only else None
         return Router.from_registry(reg, available).route(text)

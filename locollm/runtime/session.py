@@ -101,10 +101,10 @@ def open_runtime(adapters: list[str | Path] | None = None, *, base_model: str | 
                  config: EngineConfig | None = None, router: str | None = None) -> Runtime:
     """Open the base once with ``adapters`` (names or folders; None: every trained adapter
     under ``adapters_root``), and the ``router`` for "auto" (keywords or classifier; None:
-    the default, see :data:`locollm.runtime.router.DEFAULT_ROUTER`)."""
+    the default, see :func:`locollm.runtime.router.default_router`)."""
     from ..adapter.meta import trained_adapters
     from ..adapter.registry import load_registry, registry_path
-    from .router import DEFAULT_ROUTER, make_router
+    from .router import default_router, make_router
 
     root = Path(adapters_root)
     if adapters is None:
@@ -124,6 +124,6 @@ def open_runtime(adapters: list[str | Path] | None = None, *, base_model: str | 
     base_name = Path(wanted).stem if wanted.endswith(".gguf") else wanted
     instruction_for = instruction_for or default_instruction
     instructions = {n: instruction_for(f) for n, f in names.items()}
-    kind = router or DEFAULT_ROUTER
+    kind = router or default_router(names)
     return Runtime(engine, base_name, metas, names, make_router(kind, reg, names),
                    instructions, kind)
