@@ -165,7 +165,7 @@ def test_stop_scanner_holds_back_only_a_possible_stop():
     assert scanner.feed("The answer") == "The answer"
     assert scanner.feed(" is 5.\n") == " is 5."  # "\n" may start "\n### "
     assert scanner.feed("#") == ""
-    assert scanner.feed("# Input") == ""  # "\n### " found: cut there
+    assert scanner.feed("## Input") == ""  # "\n### " found: cut there
     assert scanner.stopped and scanner.text == "The answer is 5."
     other = StopScanner(["<eos>"])
     assert other.feed("a <e") == "a " and other.feed("x") == "<ex" and other.flush() == ""

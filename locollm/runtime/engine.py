@@ -11,8 +11,11 @@ with that set applied (continuous batching across adapters). Traps handled here:
   sees it, and the pointer it returns is checked.
 * Batched answers must equal one-by-one answers. ggml's repacked ("extra buffer") matmuls
   compute four rows at a time and round differently from one row, so they are off by default
-  (``batch_invariant``); the remaining kernels give a sequence the same logits whatever else
-  is in the step (tested), and a prompt is evaluated in a decode call of its own.
+  (``batch_invariant``); the quantized base weights then give a sequence the same logits
+  whatever else is in the step (tested), and a prompt is evaluated in a decode call of its
+  own. The float32 LoRA matrices are only batch-invariant without llamafile's matmul
+  (:attr:`Engine.exact_adapter_batches`); with it, the scheduler decodes adapter rows one by
+  one unless ``batch_invariant`` is off.
 * A cached prefix is only ever reused by a request with the same adapter set (the scheduler's
   slots are keyed by it): a prefix computed under another adapter matches neither model.
 """
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -112,7 +116,10 @@ class EngineConfig:
     # Layers on the GPU; None: all when llama.cpp has a GPU backend, else 0 (-1: all).
     n_gpu_layers: int | None = None
     # Batched answers equal one-by-one answers bit for bit: ggml's repacked CPU matmuls
-    # (which round a row differently depending on its neighbours) are not used.
+    # (which round a row differently depending on its neighbours) are not used, and on a
+    # llama.cpp built with llamafile's matmul adapter rows are decoded one by one (see
+    # Engine.exact_adapter_batches). Off: every adapter set's rows in one call (faster with
+    # big groups; a greedy answer may then differ in a near tie).
     batch_invariant: bool = True
 
 
@@ -178,22 +185,18 @@ def quiet_llama_logs() -> None:
 class _Context:
     """A llama.cpp context with its batch buffer: decode rows of (sequence, tokens, position).
 
-    One KV sequence more than asked for is kept as scratch: a decode call of a single token
-    under an adapter gets a second, throw-away token there. ggml multiplies a lone row with
-    its vector kernel and two or more with the llamafile one, whose float32 sums (the LoRA
-    matrices) round differently; with the scratch row a sequence always takes the second
-    path, so its logits do not depend on what else is in the step. The scratch row asks for
-    no logits, so the vocabulary projection, the costly part, still runs for one row.
+    With a KV stream per sequence llama.cpp evaluates rows of consecutive sequence ids
+    together (one micro-batch); the scheduler places requests accordingly.
     """
 
     def __init__(self, model, *, n_ctx: int, n_seq: int, threads: int, flash: bool) -> None:
         import llama_cpp
 
         params = llama_cpp.llama_context_default_params()
-        params.n_ctx = n_ctx * (n_seq + 1)
+        params.n_ctx = n_ctx * n_seq
         params.n_batch = n_ctx  # a whole prompt goes in one decode call
         params.n_ubatch = min(512, n_ctx)
-        params.n_seq_max = n_seq + 1
+        params.n_seq_max = n_seq
         params.n_threads = params.n_threads_batch = threads
         params.kv_unified = False  # a KV stream per sequence: its attention ignores the others
         params.swa_full = True  # keep every position, so a prefix can be cut back and reused
@@ -207,8 +210,7 @@ class _Context:
         self.memory = llama_cpp.llama_get_memory(self.ctx)
         # llama.cpp may round the context up; a prompt must also fit the batch buffer
         self.n_ctx = min(llama_cpp.llama_n_ctx_seq(self.ctx), n_ctx)
-        self.scratch = n_seq
-        self.batch = llama_cpp.llama_batch_init(n_ctx + 1, 0, 1)
+        self.batch = llama_cpp.llama_batch_init(n_ctx, 0, 1)
         self.adapters: AdapterSet | None = None
 
     def decode(self, rows: Sequence[tuple[int, Sequence[int], int]], all_logits: bool = False
@@ -227,15 +229,8 @@ class _Context:
                 b.logits[n] = all_logits or j == len(tokens) - 1
                 n += 1
             last.append(n - 1)
-        pad = n == 1 and bool(self.adapters)
-        if pad:
-            b.token[n], b.pos[n], b.n_seq_id[n], b.logits[n] = b.token[0], 0, 1, False
-            b.seq_id[n][0] = self.scratch
-            n += 1
         b.n_tokens = n
         rc = llama_cpp.llama_decode(self.ctx, b)
-        if pad:
-            llama_cpp.llama_memory_seq_rm(self.memory, self.scratch, -1, -1)
         if rc != 0:
             raise RuntimeEngineError(f"llama.cpp could not decode the batch (code {rc})")
         return last
@@ -326,6 +321,19 @@ class Engine:
     def active_set(self) -> AdapterSet:
         """The adapter set applied last."""
         return self._last
+
+    @functools.cached_property
+    def exact_adapter_batches(self) -> bool:
+        """True when rows decoded together under an adapter get the logits they get alone.
+
+        The quantized base weights go through kernels that sum a row the same way whatever
+        the batch, but llama.cpp built with llamafile's matmul (the default build) multiplies
+        the float32 LoRA matrices of two or more rows with it and of one row with ggml's
+        vector kernel, which rounds differently; a greedy answer can then change by batching.
+        """
+        import llama_cpp
+
+        return b"LLAMAFILE = 1" not in llama_cpp.llama_print_system_info()
 
     @property
     def closed(self) -> bool:

@@ -244,7 +244,16 @@ class Scheduler:
                 best = max(same, key=lambda s: _common(s.cached, ticket.tokens))
                 if _common(best.cached, ticket.tokens):
                     return best
-        return min(free, key=lambda s: len(s.cached))
+
+        def neighbours(slot: _Slot) -> int:
+            """Running neighbours with the same adapter set: llama.cpp evaluates rows of
+            consecutive sequences together, so like requests sit side by side."""
+            near = [self.slots[i] for i in (slot.seq - 1, slot.seq + 1)
+                    if 0 <= i < len(self.slots)]
+            return sum(n.ticket is not None and n.ticket.adapters == ticket.adapters
+                       for n in near)
+
+        return min(free, key=lambda s: (-neighbours(s), len(s.cached), s.seq))
 
     def _admit(self, slot: _Slot) -> None:
         """Evaluate the prompt of the slot's new request and sample its first token."""
@@ -277,7 +286,16 @@ class Scheduler:
         self._accept(slot, self.engine.sample(slot.sampler, index))
 
     def _step(self, key: AdapterSet, slots: list[_Slot]) -> None:
-        """Decode one token for each of ``slots`` (all under adapter set ``key``)."""
+        """Decode one token for each of ``slots`` (all under adapter set ``key``): in one
+        call, or row by row where batching would change an adapter's rounding."""
+        engine = self.engine
+        if key and engine.config.batch_invariant and not engine.exact_adapter_batches:
+            for slot in slots:
+                self._decode_step(key, [slot])
+        else:
+            self._decode_step(key, sorted(slots, key=lambda s: s.seq))
+
+    def _decode_step(self, key: AdapterSet, slots: list[_Slot]) -> None:
         rows = [(s.seq, [s.pending], len(s.cached)) for s in slots]
         indices = self.engine.decode(key, rows)
         self.steps += 1
