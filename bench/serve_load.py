@@ -16,7 +16,9 @@ units (math benchmark questions, out-of-domain questions), greedy, ``max_tokens`
    alternating, median ratio).
 
 Usage: python bench/serve_load.py [--requests 24] [--clients 8] [--max-tokens 24]
-       [--rounds 2] [--fast]   (--fast: EngineConfig.batch_invariant off)
+       [--rounds 2] [--fast] [--threads-batch N]
+       (--fast: EngineConfig.batch_invariant off; --threads-batch: threads of multi-token
+       decode calls, the one-by-one run gets them too for its prompts)
 """
 
 from __future__ import annotations
@@ -123,6 +125,7 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=24)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--fast", action="store_true", help="batch_invariant off")
+    parser.add_argument("--threads-batch", type=int, help="EngineConfig.n_threads_batch")
     args = parser.parse_args()
 
     import openai
@@ -139,7 +142,8 @@ def main() -> None:
         make_adapter(root / "units", base, rank=8, std=0.02, seed=5,
                      modules=("q_proj", "k_proj", "v_proj", "o_proj"))
         config = EngineConfig(n_ctx=1024, n_seq_max=args.clients,
-                              batch_invariant=not args.fast)
+                              batch_invariant=not args.fast,
+                              n_threads_batch=args.threads_batch)
         runtime = open_runtime(None, adapters_root=root, config=config, router="keywords")
         server = make_server(runtime, config=ServeConfig(port=0, max_queue=4 * args.requests))
         server.start()
@@ -171,7 +175,8 @@ def main() -> None:
 
     mode = "fast (batch_invariant off)" if args.fast else "batch-invariant (default)"
     print(f"serve_load: {args.requests} chat requests x {args.max_tokens} tokens over base, "
-          f"math, units; {args.clients} clients; {threads} thread(s); {mode}; "
+          f"math, units; {args.clients} clients; {threads} thread(s), "
+          f"{args.threads_batch or threads} for batches; {mode}; "
           f"llamafile matmul: {'no' if runtime.engine.exact_adapter_batches else 'yes'}")
     for (t1, t8), ratio in zip(times, ratios, strict=True):
         print(f"  round: one by one {t1:6.1f} s   {args.clients} concurrent {t8:6.1f} s   "

@@ -28,6 +28,8 @@ from .common import handle_errors
               show_default=True, help="Context tokens of each request (prompt + answer).")
 @click.option("--threads", type=click.IntRange(1, 256),
               help="CPU threads (default: LOCOLLM_THREADS, else the performance cores).")
+@click.option("--threads-batch", type=click.IntRange(1, 256),
+              help="Threads for prompts and batched steps (default: --threads).")
 @click.option("--gpu-layers", type=int, help="Layers on the GPU (default: all when llama.cpp "
               "has a GPU backend, else 0; -1: all).")
 @click.option("--router", type=click.Choice(["keywords", "classifier"]),
@@ -44,8 +46,8 @@ from .common import handle_errors
 @click.option("--verbose", is_flag=True, help="Log every request to stderr.")
 @handle_errors
 def serve(host, port, adapter_list, all_adapters, base_model, api_key, cors, parallel, n_ctx,
-          threads, gpu_layers, router, prefix_cache, max_tokens, max_queue, timeout_s,
-          verbose) -> None:
+          threads, threads_batch, gpu_layers, router, prefix_cache, max_tokens, max_queue,
+          timeout_s, verbose) -> None:
     """Serve the base and adapters over an OpenAI-compatible HTTP API.
 
     The base loads once; each request's "model" picks an adapter by name, several joined
@@ -75,7 +77,8 @@ def serve(host, port, adapter_list, all_adapters, base_model, api_key, cors, par
                          request_timeout_s=timeout_s, verbose=verbose)
     names = (None if adapter_list is None
              else [a.strip() for a in adapter_list.split(",") if a.strip()])
-    engine = EngineConfig(n_ctx=n_ctx, n_threads=threads, n_seq_max=parallel,
+    engine = EngineConfig(n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads_batch,
+                          n_seq_max=parallel,
                           n_gpu_layers=gpu_layers, reuse_prefix=prefix_cache)
     runtime = open_runtime(names, base_model=base_model, config=engine, router=router)
     try:

@@ -102,6 +102,9 @@ class EngineConfig:
     n_ctx: int = 2048
     # CPU threads; None: LOCOLLM_THREADS, else the performance cores (see pick_threads).
     n_threads: int | None = None
+    # Threads for decode calls of several tokens (prompts, batched steps); None: n_threads.
+    # Batched work has more to share between threads than one token, so more can pay off.
+    n_threads_batch: int | None = None
     # Allow Engine.logits (numeric verification); it runs in a small context of its own.
     logits_all: bool = False
     # Sampling seed of requests that bring none.
@@ -189,7 +192,8 @@ class _Context:
     together (one micro-batch); the scheduler places requests accordingly.
     """
 
-    def __init__(self, model, *, n_ctx: int, n_seq: int, threads: int, flash: bool) -> None:
+    def __init__(self, model, *, n_ctx: int, n_seq: int, threads: int, flash: bool,
+                 threads_batch: int | None = None) -> None:
         import llama_cpp
 
         params = llama_cpp.llama_context_default_params()
@@ -197,7 +201,8 @@ class _Context:
         params.n_batch = n_ctx  # a whole prompt goes in one decode call
         params.n_ubatch = min(512, n_ctx)
         params.n_seq_max = n_seq
-        params.n_threads = params.n_threads_batch = threads
+        params.n_threads = threads
+        params.n_threads_batch = threads_batch or threads
         params.kv_unified = False  # a KV stream per sequence: its attention ignores the others
         params.swa_full = True  # keep every position, so a prefix can be cut back and reused
         params.flash_attn_type = (llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO if flash
@@ -273,7 +278,8 @@ class Engine:
         try:
             self._ctx = _Context(self.model, n_ctx=self.config.n_ctx,
                                  n_seq=max(1, self.config.n_seq_max), threads=self.threads,
-                                 flash=self.n_gpu_layers != 0)
+                                 flash=self.n_gpu_layers != 0,
+                                 threads_batch=self.config.n_threads_batch)
         except BaseException:
             llama_cpp.llama_model_free(self.model)
             raise

@@ -250,7 +250,7 @@ class Service:
             limit = request.limit()
         else:
             prompt, limit = text, request.max_tokens
-        limit = limit or 256
+        limit = limit or min(256, self.config.max_tokens)
         if limit > self.config.max_tokens:
             raise APIError(400, f"max_tokens {limit} is over this server's limit of "
                            f"{self.config.max_tokens}", param="max_tokens")
