@@ -181,18 +181,18 @@ def adapters_runtime(folder: Path, shared_models: Path, **options) -> Iterator:
 
 
 @contextlib.contextmanager
-def serving(runtime) -> Iterator:
-    """The real HTTP server on 127.0.0.1 (a free port) in a thread; yields the server."""
-    import threading
+def serving(runtime, keep_runtime: bool = False, **config) -> Iterator:
+    """The real HTTP server (uvicorn) on 127.0.0.1, a free port, in a thread; yields the
+    server. ``config`` are :class:`~locollm.runtime.server.ServeConfig` fields; the runtime
+    is closed with the server unless ``keep_runtime``."""
+    from locollm.runtime.server import ServeConfig, make_server
 
-    from locollm.runtime.server import make_server
-
-    server = make_server(runtime, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = make_server(runtime, config=ServeConfig(**({"host": "127.0.0.1", "port": 0}
+                                                        | config)))
+    server.service.owns_runtime = not keep_runtime
+    server.start()
     try:
         yield server
     finally:
         server.shutdown()
-        server.server_close()
-        thread.join(5)
+        server.server_close(close_runtime=not keep_runtime)

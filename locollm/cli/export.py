@@ -20,9 +20,13 @@ from .common import handle_errors
 @click.option("--verify", is_flag=True, help="Check each export numerically.")
 @click.option("-o", "--output", type=click.Path(path_type=Path),
               help="Path of the LoRA GGUF (default ADAPTER/adapter.gguf).")
+@click.option("--vllm", "vllm_script", type=click.Path(path_type=Path), is_flag=False,
+              flag_value=Path("serve_vllm.sh"), default=None, help="Write the `vllm serve` "
+              "command for ADAPTER (comma-separated: several) to this script "
+              "(default serve_vllm.sh) instead of exporting.")
 @handle_errors
 def export(adapter: str, gguf: bool, merged: bool, quant: str, merged_hf: Path | None,
-           verify: bool, output: Path | None) -> None:
+           verify: bool, output: Path | None, vllm_script: Path | None) -> None:
     """Export ADAPTER (a folder or a domain under adapters/) for llama.cpp.
 
     The LoRA GGUF hot-swaps on the shared base; the merged GGUF is one self-contained
@@ -33,7 +37,10 @@ def export(adapter: str, gguf: bool, merged: bool, quant: str, merged_hf: Path |
       locollm export math --gguf --verify
       locollm export math --merged --quant q4_k_m --verify
       locollm export adapters/math --no-gguf --merged-hf merged/
+      locollm export math,units --vllm
     """
+    if vllm_script is not None:
+        return _vllm(adapter, vllm_script)
     from ..adapter.meta import resolve_adapter
     from ..export.lora import export_lora_gguf
     from ..export.merged import export_merged, export_merged_hf
@@ -61,3 +68,13 @@ def export(adapter: str, gguf: bool, merged: bool, quant: str, merged_hf: Path |
     if merged_hf:
         path = export_merged_hf(folder, merged_hf)
         click.echo(f"merged safetensors written to {path}")
+
+
+def _vllm(adapters: str, script: Path) -> None:
+    """Print and write the vLLM multi-LoRA command for the comma-separated ``adapters``."""
+    from ..adapter.meta import resolve_adapter
+    from ..export.vllm import vllm_plan, write_script
+
+    plan = vllm_plan([resolve_adapter(a.strip()) for a in adapters.split(",") if a.strip()])
+    click.echo(plan.command)
+    click.echo(f"written to {write_script(plan, script)}", err=True)
