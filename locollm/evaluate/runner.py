@@ -15,6 +15,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from ..prompt import PromptFormat, format_prompt, parse_response
@@ -34,6 +35,10 @@ from .results import (
 from .scorers import AUTO, SCORER_CHOICES, Score, ScoringConfig, score_item, scorer_for
 from .stats import gap_by_group
 from .verdict import judge
+
+if TYPE_CHECKING:
+    from .codeexec import SandboxConfig
+    from .judge import JudgeConfig
 
 RUNTIMES = ("llama.cpp", "transformers", "both")
 SLOW_SCORERS = ("code", "judge")  # scored in a thread pool, off the decoding loop
@@ -56,10 +61,10 @@ class EvalOptions:
     batched: bool = True
     # progress bar on stderr: None draws it on a terminal only
     progress: bool | None = None
-    # the LLM judge for judge items (judge.JudgeConfig)
-    judge: object | None = None
-    # code execution limits (codeexec.SandboxConfig; None: its defaults)
-    sandbox: object | None = None
+    # the LLM judge for judge items
+    judge: JudgeConfig | None = None
+    # code execution limits (None: the SandboxConfig defaults)
+    sandbox: SandboxConfig | None = None
     # ROUGE-L F1 at which free text counts as right
     rouge_threshold: float = 0.5
     # prompts per batch of the transformers runtime
@@ -161,11 +166,13 @@ def score_runs(engine, runs: list[Run], fmt: PromptFormat, options: EvalOptions,
     for run, items in zip(runs, scored, strict=True):
         done = [i for i in items if i is not None]
         decoding = sum(i.seconds or 0.0 for i in done)
+        # answers decoded together overlap: decode_seconds (their latencies summed) can exceed
+        # the wall time of the one call every run shares
         timings = {"wall_seconds": wall, "decode_seconds": decoding,
                    "items_per_s": len(requests) / wall if wall else 0.0,
                    "tokens": sum(i.tokens or 0 for i in done), "batched": options.batched
                    and hasattr(engine, "complete_batch"), "requests_in_call": len(requests)}
-        results.append(build_result(run.model, run.benchmark, run.sha256, done, decoding,
+        results.append(build_result(run.model, run.benchmark, run.sha256, done, wall,
                                     timings=timings, **run.described))
     return results
 
