@@ -2,9 +2,10 @@
 one, with a callback as each answer finishes (the progress bar and the running score hook it).
 
 The llama.cpp engine's ``complete_batch`` decodes several sequences in one context, step by
-step, and its greedy answers equal ``complete``'s one by one; the transformers engine batches
-with padding. An engine without ``complete_batch`` (an older engine, a test's stand-in) is
-asked one request at a time, in order.
+step, and is meant to give the greedy answers ``complete`` gives one by one
+(``bench/eval_speed.py`` checks that on the benchmark); the transformers engine batches with
+padding. An engine without ``complete_batch`` (an older engine, a test's stand-in) is asked one
+request at a time, in order, as is every engine with ``batched=False`` (``--one-by-one``).
 """
 
 from __future__ import annotations
