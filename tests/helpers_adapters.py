@@ -59,12 +59,44 @@ def make_adapter(folder: Path, base, *, rank: int = 4, std: float = 0.05, seed: 
     return folder
 
 
-def write_result(path: Path, model: str, correct: int, total: int) -> Path:
-    """An eval result JSON as ``locollm eval`` writes it."""
-    from locollm.evaluate.results import BenchResult
+def write_result(path: Path, model: str, correct: int, total: int,
+                 benchmark: Path | None = None) -> Path:
+    """An eval result JSON as ``locollm eval`` writes it: ``total`` items of ``benchmark``
+    (default: the folder's eval/benchmark.jsonl), the first ``correct`` of them right, with the
+    benchmark's sha256 and the adapter's hashes."""
+    return make_result(Path(path).parent, model, correct, total, benchmark).save(path)
 
-    return BenchResult(model, "eval/benchmark.jsonl", correct / total, correct, total,
-                       1.0).save(path)
+
+def make_result(eval_dir: Path, model: str, correct: int, total: int,
+                benchmark: Path | None = None):
+    """The BenchResult :func:`write_result` writes, for an adapter's ``eval_dir``."""
+    from locollm.evaluate.provenance import adapter_record
+    from locollm.evaluate.results import ItemResult, build_result
+    from locollm.paths import sha256_file
+
+    bench = Path(benchmark) if benchmark else Path(eval_dir) / "benchmark.jsonl"
+    folder = Path(eval_dir).parent
+    meta = json.loads((folder / "locollm.json").read_text()) \
+        if (folder / "locollm.json").exists() else {}
+    items = [ItemResult(i + 1, "### Instruction:\nAdd.", "The answer is 5.",
+                        "The answer is 5." if i < correct else "The answer is 4.", "numeric",
+                        i < correct, float(i < correct), "5" if i < correct else "4", "5")
+             for i in range(total)]
+    adapter = adapter_record(model, folder) if model != "base" and meta else None
+    base = {"name": meta.get("base_model", "gemma-3-270m"), "sha256": meta.get("base_sha256"),
+            "quantization": "Q4_K_M", "precision": "gguf"}
+    return build_result(model, bench, sha256_file(bench) if bench.exists() else None, items,
+                        1.0, runtime="llama.cpp", base=base, adapter=adapter,
+                        settings={"max_tokens": 128})
+
+
+def write_benchmark(path: Path, n: int) -> Path:
+    """A benchmark of ``n`` addition items."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [{"instruction": "Add the numbers.", "input": f"{i} + 3",
+             "output": f"The answer is {i + 3}."} for i in range(n)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
 
 
 def make_guide_layout(folder: Path, *, score: tuple[int, int] = (36, 50),
@@ -79,14 +111,15 @@ def make_guide_layout(folder: Path, *, score: tuple[int, int] = (36, 50),
     (folder / "training" / "dataset.jsonl").write_text(json.dumps(row) + "\n")
     (folder / "training" / "train_config.yaml").write_text("lora_rank: 4\n")
     (folder / "training" / "TRAINING_LOG.md").write_text("# Training log\n")
-    (folder / "eval" / "benchmark.jsonl").write_text(json.dumps(row) + "\n")
+    write_benchmark(folder / "eval" / "benchmark.jsonl", score[1])
     write_result(folder / "eval" / "results.json", folder.name, *score)
     write_result(folder / "eval" / "base_results.json", "base", *base_score)
     if ood:  # as `locollm eval --adapter DOMAIN` writes it with an eval/ood.jsonl
-        from locollm.evaluate.results import BenchResult, OodResult
+        from locollm.evaluate.results import OodResult
 
-        OodResult(BenchResult("base", "eval/ood.jsonl", 0.9, 9, 10, 1.0),
-                  BenchResult(folder.name, "eval/ood.jsonl", 0.8, 8, 10, 1.0)).save(
+        bench = write_benchmark(folder / "eval" / "ood.jsonl", 10)
+        OodResult(make_result(folder / "eval", "base", 9, 10, bench),
+                  make_result(folder / "eval", folder.name, 8, 10, bench)).save(
             folder / "eval" / "ood_results.json")
     return folder
 
@@ -97,7 +130,8 @@ def full_entry(**overrides):
 
     values = {"version": "1.0.0", "base_model": "gemma-3-270m", "quantization": "Q4_K_M",
               "lora_rank": 4, "created": "2026-S2", "authors": ["Team Pi, ISYS6020"],
-              "benchmark_score": 0.72, "base_model_score": 0.41, "improvement": "+75.6%",
+              "benchmark_score": 0.72, "base_model_score": 0.41,
+              "improvement": "+31.0 pts (+75.6%)",
               "description": "Arithmetic word problems", "tags": ["math"], "size_mb": 2.0,
               "router_keywords": ["add", "how many", "sum"]}
     return RegistryEntry(**(values | overrides))
@@ -147,18 +181,18 @@ def adapters_runtime(folder: Path, shared_models: Path, **options) -> Iterator:
 
 
 @contextlib.contextmanager
-def serving(runtime) -> Iterator:
-    """The real HTTP server on 127.0.0.1 (a free port) in a thread; yields the server."""
-    import threading
+def serving(runtime, keep_runtime: bool = False, **config) -> Iterator:
+    """The real HTTP server (uvicorn) on 127.0.0.1, a free port, in a thread; yields the
+    server. ``config`` are :class:`~locollm.runtime.server.ServeConfig` fields; the runtime
+    is closed with the server unless ``keep_runtime``."""
+    from locollm.runtime.server import ServeConfig, make_server
 
-    from locollm.runtime.server import make_server
-
-    server = make_server(runtime, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = make_server(runtime, config=ServeConfig(**({"host": "127.0.0.1", "port": 0}
+                                                        | config)))
+    server.service.owns_runtime = not keep_runtime
+    server.start()
     try:
         yield server
     finally:
         server.shutdown()
-        server.server_close()
-        thread.join(5)
+        server.server_close(close_runtime=not keep_runtime)

@@ -1,4 +1,5 @@
-"""`loco chat`: one turn per line in the one prompt format, commands switch adapters."""
+"""`loco chat`: one turn per line, the conversation so far in the prompt, commands switch
+adapters."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from helpers_adapters import adapters_runtime, make_adapters_root
 from locollm.cli import cli
 from locollm.errors import AdapterError, LocollmError
 from locollm.prompt import STOP_STRINGS, PromptFormat, format_prompt, parse_response
-from locollm.runtime.chat import ChatSession, turn_prompt
+from locollm.runtime.chat import ChatSession
+from locollm.runtime.conversation import Message, conversation_prompt
 
 QUESTION = "What is the capital of France?"
 
@@ -33,11 +35,26 @@ def test_turns_use_the_prompt_format_of_the_adapter_in_use(runtime):
     base = session.handle(QUESTION)
     assert base.text == direct(runtime, None, QUESTION) and base.completion.adapter is None
     assert session.handle("/adapter math").text == "now answering with math"
+    session.handle("/reset")
     tuned = session.handle(QUESTION)
     assert tuned.completion.adapter == "math" and tuned.text == direct(runtime, "math", QUESTION)
     assert tuned.text != base.text
     session.handle("/base")
+    assert session.handle("/reset").text == "conversation cleared"
     assert session.handle(QUESTION).text == base.text
+
+
+def test_the_conversation_so_far_is_in_the_prompt(runtime):
+    session = ChatSession(runtime, max_tokens=12)
+    first = session.handle(QUESTION)
+    second = session.handle("And of Italy?")
+    prompt = conversation_prompt([Message("user", QUESTION), Message("assistant", first.text),
+                                  Message("user", "And of Italy?")])
+    assert prompt == format_prompt(QUESTION) + first.text + "\n\n" + format_prompt(
+        "And of Italy?")
+    out = runtime.engine.complete(prompt, max_tokens=12, stop=STOP_STRINGS)
+    assert second.text == parse_response(out.text)
+    assert [m.role for m in session.history] == ["user", "assistant"] * 2
 
 
 def test_auto_routes_each_turn(runtime):
@@ -72,18 +89,19 @@ def test_streaming_pieces_make_the_answer(runtime):
 
 
 def test_an_instruction_makes_the_text_its_input():
-    assert turn_prompt("2 + 3", PromptFormat(), "Add.") == format_prompt("Add.", "2 + 3")
-    assert turn_prompt("2 + 3", PromptFormat()) == format_prompt("2 + 3")
+    one = [Message("user", "2 + 3")]
+    assert conversation_prompt(one, PromptFormat(), "Add.") == format_prompt("Add.", "2 + 3")
+    assert conversation_prompt(one, PromptFormat()) == format_prompt("2 + 3")
 
 
 def test_cli_chat_reads_lines_until_quit(real_base, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     make_adapters_root(Path("adapters"), real_base)
-    script = f"{QUESTION}\n/adapter math\n{QUESTION}\n/dance\n\n/quit\nnever read\n"
+    script = f"{QUESTION}\n/adapter math\n/reset\n{QUESTION}\n/dance\n\n/quit\nnever read\n"
     result = CliRunner().invoke(cli, ["chat", "--max-tokens", "12"], input=script)
     assert result.exit_code == 0, result.output
     answers = result.stdout.splitlines()
-    assert answers[0] != answers[2] and answers[1] == "now answering with math"
+    assert answers[0] != answers[3] and answers[1] == "now answering with math"
     assert answers[-1] == "bye" and "never read" not in result.output
     assert "[base: " in result.stderr and "[math: " in result.stderr
     assert "error: unknown command '/dance'" in result.stderr

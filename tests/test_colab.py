@@ -228,7 +228,7 @@ def test_engine_reads_the_gpu_layers_the_notebook_sets(monkeypatch):
     from locollm.runtime.engine import default_gpu_layers
 
     monkeypatch.delenv("LOCOLLM_GPU_LAYERS", raising=False)
-    assert default_gpu_layers() == 0
+    assert default_gpu_layers() is None  # unset: the engine decides from the build
     monkeypatch.setenv("LOCOLLM_GPU_LAYERS", "-1")
     assert default_gpu_layers() == -1
     monkeypatch.setenv("LOCOLLM_GPU_LAYERS", "all")

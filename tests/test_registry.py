@@ -57,10 +57,36 @@ def test_guide_example_is_valid(tmp_path):
     assert registry.lines["your-domain"] == HEADER.count("\n") + 2
 
 
-def test_improvement_matches_the_guide():
-    assert improvement(0.72, 0.41) == "+75.6%"
-    assert improvement(0.30, 0.40) == "-25.0%"
+def test_improvement_reads_in_points():
+    assert improvement(0.72, 0.41) == "+31.0 pts (+75.6%)"  # the guide's example, in points
+    assert improvement(0.30, 0.40) == "-10.0 pts (-25.0%)"
     assert improvement(0.5, 0.0) == "+50.0 pts"
+    # the shipped math adapter: 37/60 over 1/60 is +60 points, not "+3592.8%"
+    assert improvement(37 / 60, 1 / 60) == "+60.0 pts"
+    assert improvement(0.55, 0.05) == "+50.0 pts"  # a base near zero: no relative figure
+    assert improvement(0.5, 0.1) == "+40.0 pts (+400.0%)"
+
+
+@pytest.mark.parametrize(("stated", "ok"), [
+    ("+31.0 pts (+75.6%)", True), ("+31.0 pts", True), ("+75.6%", True),  # the guide's form
+    ("+31.5 pts", False), ("+31.0 pts (+70.0%)", False), ("+12.0%", False), ("31 pts", False),
+])
+def test_registry_improvement_must_match_its_scores(tmp_path, stated, ok):
+    path = tmp_path / "registry.yaml"
+    path.write_text(GUIDE_EXAMPLE.replace('"+75.6%"', f'"{stated}"'))
+    _, problems = validate_registry(path)
+    assert ("your-domain" not in problems) is ok, problems
+
+
+def test_relative_gain_over_a_near_zero_base_is_refused(tmp_path):
+    path = tmp_path / "registry.yaml"
+    path.write_text(GUIDE_EXAMPLE.replace("benchmark_score: 0.72", "benchmark_score: 0.6167")
+                    .replace("base_model_score: 0.41", "base_model_score: 0.0167")
+                    .replace('"+75.6%"', '"+3592.8%"'))
+    _, problems = validate_registry(path)
+    (problem,) = problems["your-domain"]
+    assert "near zero" in problem.message and problem.fix == 'set improvement: "+60.0 pts"'
+
 
 
 def test_every_problem_is_collected_with_its_line(tmp_path):
@@ -90,7 +116,7 @@ def test_every_problem_is_collected_with_its_line(tmp_path):
 
 
 @pytest.mark.parametrize(("old", "new", "domain", "expected", "line"), [
-    ("+75.6%", "+12.0%", "your-domain", "expected '+75.6%'", 10),  # must match the scores
+    ("+75.6%", "+12.0%", "your-domain", "expected '+31.0 pts (+75.6%)'", 10),  # the scores
     ("your-domain:", "Your_Domain:", "Your_Domain", "slug", 1),  # as `adapters new` wants
 ])
 def test_one_located_problem(tmp_path, old, new, domain, expected, line):
@@ -154,7 +180,8 @@ def test_register_reads_the_folder_and_keeps_written_fields(real_base, tmp_path)
                                base_score=(20, 50))
     first = register("math", adapters_root=root)
     e = first.entry
-    assert (e.benchmark_score, e.base_model_score, e.improvement) == (0.72, 0.4, "+80.0%")
+    assert (e.benchmark_score, e.base_model_score, e.improvement) == (0.72, 0.4,
+                                                                      "+32.0 pts (+80.0%)")
     assert (e.lora_rank, e.quantization, e.base_model) == (4, "Q4_K_M", "gemma-3-270m")
     assert e.size_mb == 2.0 and e.created == "2026-03-01"
     assert {p.message.split(":")[1].split()[0] for p in first.problems} == {"description",
@@ -166,7 +193,8 @@ def test_register_reads_the_folder_and_keeps_written_fields(real_base, tmp_path)
     assert again.problems == []
     assert (again.entry.authors, again.entry.version, again.entry.router_keywords) == (
         ["Team Pi"], "1.0.1", ["add"])
-    assert (again.entry.benchmark_score, again.entry.improvement) == (0.8, "+100.0%")
+    assert (again.entry.benchmark_score, again.entry.improvement) == (0.8,
+                                                                      "+40.0 pts (+100.0%)")
     assert load_registry(root / "registry.yaml").entries["math"] == again.entry
 
 
@@ -209,7 +237,8 @@ def test_cli_register_and_validate(real_base, tmp_path, monkeypatch):
                                  "--description", "Sums", "--keyword", "add",
                                  "--keyword", "how many"])
     assert result.exit_code == 0, result.output
-    assert "72.0% vs base 40.0% (+80.0%)" in result.output and "to do" not in result.output
+    assert "72.0% vs base 40.0%: +32.0 pts (+80.0%)" in result.output
+    assert "to do" not in result.output
     data = yaml.safe_load(Path("adapters/registry.yaml").read_text())
     assert data["math"]["router_keywords"] == ["add", "how many"]
     result = runner.invoke(cli, ["adapters", "validate"])

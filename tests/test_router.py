@@ -95,3 +95,45 @@ def test_query_auto_routes_with_the_registry(real_base, tmp_path, monkeypatch):
     assert "[route: base, no adapter keyword" in plain.stderr and "[base:" in plain.stderr
     clash = runner.invoke(cli, ["query", "x", "--auto", "--adapter", "math"])
     assert clash.exit_code == 2 and "--auto picks the adapter itself" in clash.output
+
+
+def test_classifier_router_learns_the_domains_and_a_none_class():
+    from locollm.runtime.classifier import ClassifierRouter
+
+    texts = [f"Tom has {i} apples and gets {i + 3} more. How many now?" for i in range(30)]
+    texts += [f"Convert {i} km to miles." for i in range(30)]
+    texts += ["What is the capital of France?", "Name an animal.", "Tell me a joke.",
+              "What colour is the sky?", "Who wrote Hamlet?"] * 6
+    labels = ["math"] * 30 + ["units"] * 30 + ["none"] * 30
+    router = ClassifierRouter(texts, labels)
+    assert router.adapters == ["math", "units"]
+    assert router.route("Ann has 5 pears and gets 2 more. How many now?").adapter == "math"
+    assert router.route("Convert 12 km to miles please").adapter == "units"
+    route = router.route("Who painted the Mona Lisa?")
+    assert route.adapter is None and route.reason().startswith("classifier: none")
+
+
+def test_classifier_beats_keywords_out_of_domain_on_the_shipped_adapters():
+    """The number the default router is picked by (held-out folds for the classifier)."""
+    from locollm.adapter.registry import load_registry
+    from locollm.runtime.classifier import compare_routers
+
+    repo = Path(__file__).resolve().parents[1] / "adapters"
+    scores = {s.router: s for s in compare_routers({"math": repo / "math"},
+                                                   load_registry(repo / "registry.yaml"))}
+    assert scores["keywords"].ood < scores["classifier"].ood
+    assert scores["classifier"].benchmark >= 0.95 and scores["classifier"].n_ood == 40
+
+
+def test_cli_route_with_the_classifier(monkeypatch):
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    runner = CliRunner()
+    plain = runner.invoke(cli, ["route", "How many legs does a spider have?"])
+    assert plain.stdout == "base\n" and "classifier: none" in plain.stderr
+    keywords = runner.invoke(cli, ["route", "How many legs does a spider have?",
+                                   "--router", "keywords"])
+    assert keywords.stdout == "math\n"  # "how many": the keyword router's mistake
+    word = runner.invoke(cli, ["route", "Sam had 12 marbles and lost 5. How many are left?"])
+    assert word.stdout == "math\n"
+    clash = runner.invoke(cli, ["route", "x", "--untrained", "--router", "classifier"])
+    assert clash.exit_code == 2

@@ -42,7 +42,9 @@ HEADER = """\
 #   authors           team and course, e.g. ["Team Name, ISYS6020"]
 #   benchmark_score   adapter score on eval/benchmark.jsonl (0..1, eval/results.json)
 #   base_model_score  base model score on the same benchmark (eval/base_results.json)
-#   improvement       relative gain, "+75.6%" for 0.72 vs 0.41 ("+N.N pts" when the base is 0)
+#   improvement       the gain in percentage points, with the relative gain when the base is
+#                     not near zero: "+31.0 pts (+75.6%)" for 0.72 vs 0.41, "+60.0 pts" for
+#                     0.617 vs 0.017 (a relative figure over a near-zero base means nothing)
 #   description       one line on what the adapter does
 #   tags              search keywords
 #   size_mb           size of adapter_model.safetensors in MB
@@ -51,7 +53,12 @@ HEADER = """\
 """
 
 _VERSION = re.compile(r"^\d+\.\d+\.\d+$")
-_IMPROVEMENT = re.compile(r"^[+-]\d+(?:\.\d+)?(%| pts)$")
+# "+31.0 pts (+75.6%)", "+60.0 pts", or the guide's example form "+75.6%"
+_NUMBER = r"[+-]\d+(?:\.\d+)?"
+_IMPROVEMENT = re.compile(rf"^(?:(?P<points>{_NUMBER}) pts(?: \((?P<rel>{_NUMBER})%\))?"
+                          rf"|(?P<only>{_NUMBER})%)$")
+# below this base score a relative gain is left out: +3592.8% over 1/60 tells nothing
+NEAR_ZERO_BASE = 0.10
 
 
 @dataclass
@@ -91,10 +98,46 @@ def registry_path(root: str | Path = ADAPTERS_ROOT) -> Path:
 
 
 def improvement(score: float, base_score: float) -> str:
-    """The guide's improvement string: relative gain, or points when the base scored 0."""
-    if base_score > 0:
-        return f"{(score - base_score) / base_score * 100:+.1f}%"
-    return f"{(score - base_score) * 100:+.1f} pts"
+    """The gain in points, with the relative gain when the base is not near zero.
+
+    ``improvement(0.72, 0.41)`` is ``"+31.0 pts (+75.6%)"``; ``improvement(0.617, 0.017)`` is
+    ``"+60.0 pts"``. Pass the unrounded scores (correct / total).
+    """
+    text = f"{(score - base_score) * 100:+.1f} pts"
+    if base_score >= NEAR_ZERO_BASE:
+        text += f" ({(score - base_score) / base_score * 100:+.1f}%)"
+    return text
+
+
+def parse_improvement(text: str) -> tuple[float | None, float | None] | None:
+    """(points, relative %) of an improvement string (either may be None); None if malformed."""
+    match = _IMPROVEMENT.match(text) if isinstance(text, str) else None
+    if not match:
+        return None
+    points = float(match["points"]) if match["points"] else None
+    rel = match["rel"] or match["only"]
+    return points, float(rel) if rel else None
+
+
+def improvement_mismatch(stated: str, score: float, base_score: float,
+                         tolerance: float = 0.15) -> str | None:
+    """Why ``stated`` does not describe these scores (None when it does)."""
+    expected = improvement(score, base_score)
+    parsed = parse_improvement(stated)
+    if parsed is None:
+        return f"improvement {stated!r} is not like {expected!r}"
+    points, rel = parsed
+    if points is None:
+        if base_score < NEAR_ZERO_BASE:
+            return (f"improvement {stated!r} is relative to a base near zero; write it in "
+                    f"points: {expected!r}")
+        points = (score - base_score) * 100  # the guide's relative-only form
+    if abs(points - (score - base_score) * 100) > tolerance:
+        return f"improvement {stated!r} does not match the scores (expected {expected!r})"
+    if rel is not None and (base_score <= 0 or
+                            abs(rel - (score - base_score) / base_score * 100) > tolerance):
+        return f"improvement {stated!r} does not match the scores (expected {expected!r})"
+    return None
 
 
 # ------------------------------------------------------------------------------ validation
@@ -124,8 +167,9 @@ def _field_problem(key: str, value: Any) -> tuple[str, str] | None:
         if not (_is_number(value) and value >= 0):
             return f"size_mb {value!r} must be a number >= 0", "run: locollm adapters register"
     elif key == "improvement":
-        if not (isinstance(value, str) and _IMPROVEMENT.match(value)):
-            return f"improvement {value!r} is not like \"+75.6%\"", "run: locollm adapters register"
+        if parse_improvement(value) is None:
+            return (f"improvement {value!r} is not like \"+31.0 pts (+75.6%)\"",
+                    "run: locollm adapters register")
     elif key in ("authors", "router_keywords") and not (_is_str_list(value) and value):
         return f"{key} must be a non-empty list of strings", f'set {key}: ["...", "..."]'
     elif key == "tags" and not _is_str_list(value):
@@ -157,20 +201,12 @@ def _entry_problems(domain: str, data: Any, path: Path, line: int,
         if found:
             problems.append(Problem(f"{domain}: {found[0]}", path, where, found[1]))
     if not problems:
-        stated, expected = data["improvement"], improvement(data["benchmark_score"],
-                                                            data["base_model_score"])
-        if _improvement_value(stated) is None or abs(
-                _improvement_value(stated) - _improvement_value(expected)) > 0.15:
-            problems.append(Problem(f"{domain}: improvement {stated!r} does not match the "
-                                    f"scores (expected {expected!r})", path,
-                                    lines.get("improvement", line), f'set improvement: '
-                                    f'"{expected}"'))
+        score, base = data["benchmark_score"], data["base_model_score"]
+        wrong = improvement_mismatch(data["improvement"], score, base)
+        if wrong:
+            problems.append(Problem(f"{domain}: {wrong}", path, lines.get("improvement", line),
+                                    f'set improvement: "{improvement(score, base)}"'))
     return problems
-
-
-def _improvement_value(text: str) -> float | None:
-    match = _IMPROVEMENT.match(text)
-    return float(text[: match.start(1)]) if match else None
 
 
 def _parse(text: str, path: Path) -> tuple[yaml.MappingNode | None, yaml.SafeLoader]:

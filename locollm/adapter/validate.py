@@ -2,6 +2,10 @@
 
 Every way a folder falls short (missing files, unreadable results, no or a stale registry
 entry, router keywords shared with another adapter) is collected with its file and a fix.
+Every measured field of the entry (base, quantization, rank, scores, improvement, size) is
+checked against the files, and the eval results against what they rest on: results computed
+on another version of the benchmark (its sha256), on part of it, with another version of the
+adapter or on another base are refused, and so is a score that does not match its own items.
 """
 
 from __future__ import annotations
@@ -11,8 +15,8 @@ from pathlib import Path
 
 from ..errors import AdapterError, LocollmError, Problem
 from .meta import ADAPTERS_ROOT, METADATA, load_meta
-from .register import read_score
-from .registry import Registry, RegistryEntry, registry_path, validate_registry
+from .register import EVAL_FIX, read_score, size_mb
+from .registry import Registry, RegistryEntry, improvement, registry_path, validate_registry
 
 # What the guide's layout requires, and how each file comes about.
 LAYOUT: tuple[tuple[str, str], ...] = (
@@ -32,7 +36,7 @@ LAYOUT: tuple[tuple[str, str], ...] = (
 
 def _consistency(domain: str, folder: Path, entry: RegistryEntry, path: Path,
                  line: int | None) -> list[Problem]:
-    """Does the entry still describe the folder (rank, base, scores)?"""
+    """Does the entry still describe the folder? Every measured field, against the files."""
     fix = f"run: locollm adapters register {domain}"
     try:
         meta = load_meta(folder)
@@ -45,11 +49,98 @@ def _consistency(domain: str, folder: Path, entry: RegistryEntry, path: Path,
         stale.append(f"lora_rank {entry.lora_rank} (folder: {meta.lora_rank})")
     if entry.base_model != meta.base_model:
         stale.append(f"base_model {entry.base_model!r} (folder: {meta.base_model!r})")
-    if abs(entry.benchmark_score - score) > 0.005:
+    # register writes the scores rounded to 4 places: anything else was edited or is old
+    if abs(entry.benchmark_score - round(score, 4)) > 1e-9:
         stale.append(f"benchmark_score {entry.benchmark_score} (eval: {score:.4f})")
-    if abs(entry.base_model_score - base_score) > 0.005:
+    if abs(entry.base_model_score - round(base_score, 4)) > 1e-9:
         stale.append(f"base_model_score {entry.base_model_score} (eval: {base_score:.4f})")
+    expected = improvement(score, base_score)
+    if entry.improvement != expected:
+        stale.append(f"improvement {entry.improvement!r} (eval: {expected!r})")
+    size = size_mb(folder)
+    if abs(entry.size_mb - size) > 0.05 + 1e-9:
+        stale.append(f"size_mb {entry.size_mb} (folder: {size})")
+    served = _recorded_quantization(folder)
+    if served and entry.quantization != served:
+        stale.append(f"quantization {entry.quantization!r} (eval ran on {served})")
     return [Problem(f"{domain}: entry is stale: {s}", path, line, fix) for s in stale]
+
+
+def _recorded_quantization(folder: Path) -> str | None:
+    from ..evaluate.results import load_result
+
+    try:
+        result = load_result(folder / "eval" / "results.json")
+    except LocollmError:
+        return None
+    return (result.base or {}).get("quantization") if result.runtime == "llama.cpp" else None
+
+
+def _provenance(domain: str, folder: Path) -> list[Problem]:
+    """Were the eval results computed on this benchmark, all of it, this adapter and base?"""
+    from ..evaluate.benchmark import benchmark_sha256, load_benchmark
+    from ..evaluate.provenance import same_adapter
+    from ..evaluate.results import load_ood, load_result
+
+    fix = EVAL_FIX.format(d=domain)
+    problems: list[Problem] = []
+    try:
+        meta = load_meta(folder)
+    except LocollmError:
+        return []  # reported by the layout check
+    checks = []
+    for bench_name, result_names in (("benchmark.jsonl", ("results.json", "base_results.json")),
+                                     ("ood.jsonl", ("ood_results.json",))):
+        bench = folder / "eval" / bench_name
+        if not bench.exists():
+            continue
+        try:
+            count = len(load_benchmark(bench, need_prompt=False))
+        except LocollmError as exc:
+            problems.append(exc.problem)
+            continue
+        for name in result_names:
+            path = folder / "eval" / name
+            try:
+                if name == "ood_results.json":
+                    ood = load_ood(path)
+                    found = [ood.base, ood.adapter]
+                else:
+                    found = [load_result(path)]
+            except LocollmError:
+                continue  # missing or unreadable: the layout check says so
+            checks += [(path, bench, benchmark_sha256(bench), count, r) for r in found]
+    for path, bench, sha, count, result in checks:
+        problems += [Problem(f"{domain}: {message}", path, fix=fix)
+                     for message in _result_problems(result, bench, sha, count, meta)]
+        if result.adapter and same_adapter(result.adapter, folder) is False:
+            problems.append(Problem(f"{domain}: computed with another version of the adapter "
+                                    "(its weights changed since)", path, fix=fix))
+    return problems
+
+
+def _result_problems(result, bench: Path, sha: str, count: int, meta) -> list[str]:
+    """What is wrong with one result against its benchmark and the adapter's base."""
+    if not result.benchmark_sha256:
+        return [f"{result.model} result does not record the sha256 of the benchmark it was "
+                "computed on (written by an older locollm)"]
+    if result.benchmark_sha256 != sha:
+        return [f"{result.model} result was computed on another benchmark (sha256 "
+                f"{result.benchmark_sha256[:12]}; {bench.name} is {sha[:12]})"]
+    found = []
+    if result.total != count:
+        found.append(f"{result.model} result scored {result.total} of the {count} items of "
+                     f"{bench.name} (a --limit run)")
+    if result.items and (result.correct != sum(i.correct for i in result.items) or
+                         abs(result.score - sum(i.value for i in result.items) /
+                             len(result.items)) > 1e-9 or result.total != len(result.items)):
+        found.append(f"{result.model} result's score {result.score:.4f} "
+                     f"({result.correct}/{result.total}) does not match its own items")
+    base_sha = (result.base or {}).get("sha256")
+    if base_sha and meta.base_sha256 and base_sha != meta.base_sha256:
+        found.append(f"{result.model} result was computed on another base (sha256 "
+                     f"{base_sha[:12]}, the adapter's is {meta.base_sha256[:12]})")
+    return found
 
 
 def check_folder(domain: str, folder: Path, registry: Registry,
@@ -78,6 +169,7 @@ def check_folder(domain: str, folder: Path, registry: Registry,
     if entry is not None:
         problems += _consistency(domain, folder, entry, registry.path,
                                  registry.lines.get(domain))
+    problems += _provenance(domain, folder)
     return problems
 
 

@@ -1,11 +1,12 @@
 """The ``locollm`` / ``loco`` command line: a thin shell over the library.
 
 One module per verb group (``models``, ``data``, ``train``, ``export``, ``merge``, ``eval``,
-``adapters``, ``query``/``route``/``chat``, ``serve``, ``doctor``); this one assembles the
-click group. Each command parses its flags, calls one library function and prints the result.
-Library errors (:class:`~locollm.errors.LocollmError`) become a message and exit status 1 (a
-check found problems) or 2 (bad input or usage); no traceback reaches the user for a bad
-input. Modules here import only click at the top, so ``locollm --help`` stays instant.
+``score``, ``adapters``, ``query``/``route``/``chat``, ``serve``, ``doctor``); this one
+assembles the click group. Each command parses its flags, calls one library function and
+prints the result. Library errors (:class:`~locollm.errors.LocollmError`) become a message and
+exit status 1 (a check found problems) or 2 (bad input or usage); no traceback reaches the
+user for a bad input. Modules here import only click at the top, so ``locollm --help`` stays
+instant.
 """
 
 from __future__ import annotations
@@ -32,12 +33,12 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from . import adapters, data, doctor, eval, export, merge, models, query, serve, train
+    from . import adapters, data, doctor, eval, export, merge, models, query, score, serve, train
 
     for group in (models.models, data.data, adapters.adapters):
         cli.add_command(group)
     for command in (train.train, export.export, merge.merge, query.query, eval.eval_cmd,
-                    query.route, query.chat, serve.serve, doctor.doctor):
+                    score.score, query.route, query.chat, serve.serve, doctor.doctor):
         cli.add_command(command)
 
 

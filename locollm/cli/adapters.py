@@ -71,8 +71,8 @@ def adapters_register(domain: str, registry: Path | None, **fields) -> None:
 
     result = register(domain, registry, **fields)
     e = result.entry
-    click.echo(f"{result.domain}: {e.benchmark_score:.1%} vs base {e.base_model_score:.1%} "
-               f"({e.improvement}), {e.size_mb} MB -> {result.path}")
+    click.echo(f"{result.domain}: {e.benchmark_score:.1%} vs base {e.base_model_score:.1%}: "
+               f"{e.improvement}, {e.size_mb} MB -> {result.path}")
     for problem in result.problems:
         click.secho(f"  to do: {problem}", fg="yellow")
 

@@ -1,4 +1,5 @@
-"""``locollm eval`` (and ``scripts/evaluate.py``): adapter vs base, the verdict, the failures."""
+"""``locollm eval`` (and ``scripts/evaluate.py``): adapter vs base, the paired gap, the guide's
+whole verdict, drift between the served GGUF and training precision, the failures."""
 
 from __future__ import annotations
 
@@ -7,6 +8,42 @@ from pathlib import Path
 import click
 
 from .common import handle_errors
+
+SCORERS = ("auto", "numeric", "multiple_choice", "math", "exact", "contains", "rouge", "code",
+           "judge")  # locollm.evaluate.scorers.SCORER_CHOICES, kept here so --help stays light
+
+
+def judge_options(fn):
+    """The scorer flags ``eval`` and ``score`` share: default scorer and the LLM judge."""
+    options = [
+        click.option("--scorer", type=click.Choice(SCORERS), default="auto", show_default=True,
+                     help="Scorer for items without an evaluation_type (auto: from the "
+                          "reference)."),
+        click.option("--judge-url", envvar="LOCOLLM_JUDGE_URL",
+                     help="OpenAI-compatible endpoint of the LLM judge, e.g. "
+                          "http://127.0.0.1:8000/v1 (env LOCOLLM_JUDGE_URL)."),
+        click.option("--judge-model", envvar="LOCOLLM_JUDGE_MODEL",
+                     help="Model the judge endpoint serves (env LOCOLLM_JUDGE_MODEL)."),
+        click.option("--judge-runs", type=click.IntRange(1, 20), default=3, show_default=True,
+                     help="Gradings per judge item (mean and spread)."),
+        click.option("--progress/--no-progress", default=None,
+                     help="Progress bar on stderr (default: on a terminal)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def judge_config(url: str | None, model: str | None, runs: int):
+    """A JudgeConfig from the flags, or None without a URL."""
+    if not url:
+        return None
+    from ..errors import ConfigError
+    from ..evaluate.judge import JudgeConfig
+
+    if not model:
+        raise ConfigError("--judge-url needs --judge-model (the model that endpoint serves)")
+    return JudgeConfig(url, model, runs=runs)
 
 
 @click.command("eval")
@@ -19,22 +56,41 @@ from .common import handle_errors
 @click.option("--base-model", help="Base model (default: the adapter's).")
 @click.option("--ood", type=click.Path(path_type=Path),
               help="Out-of-domain JSONL (default: the adapter's eval/ood.jsonl if present).")
-@click.option("--limit", type=int, help="Score only the first N benchmark items.")
-@click.option("--max-tokens", type=int, default=128, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), help="Score only the first N items.")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--runtime", type=click.Choice(["llama.cpp", "transformers", "both"]),
+              default="llama.cpp", show_default=True,
+              help="llama.cpp: the served GGUF; transformers: the PEFT adapter at training "
+                   "precision; both: side by side (the drift).")
+@click.option("--one-by-one", is_flag=True,
+              help="Decode one request at a time instead of in batches.")
 @click.option("--show-failures", type=int, default=5, show_default=True,
               help="Print this many of the adapter's wrong answers.")
+@judge_options
 @handle_errors
 def eval_cmd(adapter, benchmark, output, no_adapter, base_model, ood, limit, max_tokens,
-             show_failures) -> None:
+             runtime, one_by_one, show_failures, scorer, judge_url, judge_model, judge_runs,
+             progress) -> None:
     """Score adapter vs base on a held-out benchmark and give the guide's verdict.
 
-    With only --adapter, both are scored and eval/results.json and eval/base_results.json are
-    written in the adapter folder. With --output, one model is scored (the adapter, or the
-    base with --no-adapter) and its result written there.
+    With only --adapter, both are scored on the same items and the report gives the gap
+    with its 95% bootstrap interval and exact McNemar p-value (also per difficulty), the
+    out-of-domain check, drift between the served GGUF and training precision, and the
+    guide's verdict: strong needs 15+ points AND an out-of-domain drop of at most 5 points.
+    eval/results.json, base_results.json, ood_results.json, comparison.json and
+    failures.jsonl are written in the adapter folder (--runtime transformers writes
+    results_transformers.json and base_results_transformers.json).
+
+    With --output, one model is scored (the adapter, or the base with --no-adapter) and
+    its result written there.
+
+    Each benchmark line may name its scorer in "evaluation_type" (numeric,
+    multiple_choice, math, exact, contains, rouge, code, judge); others use --scorer.
 
     \b
     Examples:
       locollm eval --adapter math
+      locollm eval --adapter math --runtime both       # served GGUF vs training precision
       locollm eval --adapter adapters/math/ --benchmark adapters/math/eval/benchmark.jsonl \\
           --output adapters/math/eval/results.json
       locollm eval --no-adapter --benchmark adapters/math/eval/benchmark.jsonl \\
@@ -42,8 +98,12 @@ def eval_cmd(adapter, benchmark, output, no_adapter, base_model, ood, limit, max
     """
     from ..adapter.meta import resolve_adapter
     from ..errors import LocollmError
-    from ..evaluate.runner import compare, evaluate_one
+    from ..evaluate.report import comparison_lines, result_lines
+    from ..evaluate.runner import EvalOptions, compare, evaluate_one
 
+    options = EvalOptions(max_tokens=max_tokens, limit=limit, scorer=scorer, runtime=runtime,
+                          batched=not one_by_one, progress=progress,
+                          judge=judge_config(judge_url, judge_model, judge_runs))
     if no_adapter or not adapter or output:
         folder = None if no_adapter or not adapter else resolve_adapter(adapter)
         if folder is not None and benchmark is None:
@@ -51,37 +111,15 @@ def eval_cmd(adapter, benchmark, output, no_adapter, base_model, ood, limit, max
         if not benchmark or not output:
             raise LocollmError("scoring one model needs --benchmark and --output",
                                fix="or pass only --adapter DOMAIN to compare with the base")
-        result = evaluate_one(benchmark, output, folder, base_model, max_tokens)
-        click.echo(f"{result.model}: {result.correct}/{result.total} = {result.score:.1%} "
-                   f"-> {output}")
+        result = evaluate_one(benchmark, output, folder, base_model, options)
+        for line in result_lines(result):
+            click.echo(line)
+        click.echo(f"-> {output}")
         return
     folder = resolve_adapter(adapter)
     benchmark = benchmark or folder / "eval" / "benchmark.jsonl"
     if ood is None and (folder / "eval" / "ood.jsonl").exists():
         ood = folder / "eval" / "ood.jsonl"
-    cmp = compare(folder, benchmark, base_model=base_model, max_tokens=max_tokens, limit=limit,
-                  ood=ood)
-    _print_comparison(cmp, show_failures)
-
-
-def _print_comparison(cmp, show_failures: int) -> None:
-    click.echo(f"base:    {cmp.base.correct}/{cmp.base.total} = {cmp.base.score:.1%}")
-    click.echo(f"adapter: {cmp.adapter.correct}/{cmp.adapter.total} = {cmp.adapter.score:.1%}")
-    click.echo(f"difference: {cmp.points:+.1f} points -> verdict: {cmp.verdict.upper()} "
-               f"({cmp.advice})")
-    for level, score in cmp.adapter.by_difficulty.items():
-        click.echo(f"  {level:<8} base {cmp.base.by_difficulty.get(level, 0):.0%}  "
-                   f"adapter {score:.0%}")
-    if cmp.ood:
-        click.echo(f"out-of-domain: base {cmp.ood.base.score:.1%}, adapter "
-                   f"{cmp.ood.adapter.score:.1%} ({cmp.ood.degradation_points:+.1f} points "
-                   f"lost)")
-    failures = cmp.failures
-    if failures and show_failures:
-        click.echo(f"{len(failures)} failure(s); the first {min(show_failures, len(failures))} "
-                   f"(all in eval/failures.jsonl):")
-        from ..evaluate.scorers import extract_answer
-
-        for item in failures[:show_failures]:
-            click.echo(f"  line {item.line}: expected {extract_answer(item.expected)!r}, got "
-                       f"{extract_answer(item.response)!r}: {item.input[:60]!r}")
+    cmp = compare(folder, benchmark, base_model=base_model, ood=ood, options=options)
+    for line in comparison_lines(cmp, show_failures):
+        click.echo(line)

@@ -26,10 +26,14 @@ from .common import handle_errors
                    "Face one converted once).")
 @click.option("--pre-tokenizer", help="llama.cpp pre-tokenizer name for a Hugging Face base "
               "whose BPE tokenizer it does not recognise (e.g. qwen2).")
+@click.option("--vllm", "vllm_script", type=click.Path(path_type=Path), is_flag=False,
+              flag_value=Path("serve_vllm.sh"), default=None, help="Write the `vllm serve` "
+              "command for ADAPTER (comma-separated: several) to this script "
+              "(default serve_vllm.sh) instead of exporting.")
 @handle_errors
 def export(adapter: str, gguf: bool, merged: bool, quant: str, merged_hf: Path | None,
            verify: bool, output: Path | None, base_model: Path | None,
-           pre_tokenizer: str | None) -> None:
+           pre_tokenizer: str | None, vllm_script: Path | None) -> None:
     """Export ADAPTER (a folder or a domain under adapters/) for llama.cpp.
 
     The LoRA GGUF hot-swaps on the shared base; the merged GGUF is one self-contained
@@ -44,7 +48,10 @@ def export(adapter: str, gguf: bool, merged: bool, quant: str, merged_hf: Path |
       locollm export my-qwen --gguf --merged --quant q4_k_m --verify
       locollm export my-qwen --base-model qwen2.5-3b-instruct-q4_k_m.gguf
       locollm export adapters/math --no-gguf --merged-hf merged/
+      locollm export math,units --vllm
     """
+    if vllm_script is not None:
+        return _vllm(adapter, vllm_script)
     from ..adapter.meta import resolve_adapter
     from ..export.pipeline import ExportOptions, export_adapter
 
@@ -86,3 +93,13 @@ def _agreement(r) -> str:
         line += ("\n  note: this quantization keeps under half of the adapter's effect; "
                  "--quant q8_0 keeps more")
     return line
+
+
+def _vllm(adapters: str, script: Path) -> None:
+    """Print and write the vLLM multi-LoRA command for the comma-separated ``adapters``."""
+    from ..adapter.meta import resolve_adapter
+    from ..export.vllm import vllm_plan, write_script
+
+    plan = vllm_plan([resolve_adapter(a.strip()) for a in adapters.split(",") if a.strip()])
+    click.echo(plan.command)
+    click.echo(f"written to {write_script(plan, script)}", err=True)

@@ -21,11 +21,18 @@ from .common import handle_errors
 @click.option("--instruction", help="Use TEXT as the input of this instruction.")
 @click.option("--max-tokens", type=int, default=256, show_default=True)
 @click.option("--temperature", type=float, default=0.0, show_default=True)
+@click.option("--votes", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Self-consistency: sample N answers (decoded together) and return the "
+              "majority's final answer (temperature 0.7 unless given).")
+@click.option("--reread/--no-reread", default=True, show_default=True,
+              help="RE2: give the question twice ('Read the question again: ...').")
+@click.option("--router", type=click.Choice(["keywords", "classifier"]),
+              help="Router for --auto (default: classifier).")
 @click.option("--save-log", type=click.Path(path_type=Path),
               help="Append the query, answer and settings to this JSONL log.")
 @handle_errors
 def query(text, adapter, no_adapter, auto, base_model, instruction, max_tokens, temperature,
-          save_log) -> None:
+          votes, reread, router, save_log) -> None:
     """Ask the base model or an adapter one question.
 
     \b
@@ -33,6 +40,7 @@ def query(text, adapter, no_adapter, auto, base_model, instruction, max_tokens, 
       loco query "What is 47 + 35?" --no-adapter --save-log baseline_tests.jsonl
       loco query "Tom has 47 apples and gets 35 more. How many now?" --adapter math
       loco query "How many apples does Tom have if he adds 35 to 47?" --auto
+      loco query "A shop sells 12 pens a day. How many in a week?" --adapter math --votes 5
     """
     from ..errors import LocollmError
     from ..runtime.query import append_log
@@ -45,15 +53,17 @@ def query(text, adapter, no_adapter, auto, base_model, instruction, max_tokens, 
 
         if adapter or no_adapter:
             raise LocollmError("--auto picks the adapter itself", fix="drop --adapter/--no-adapter")
-        routed = route_text(text)
+        routed = route_text(text, router=router)
         adapter = routed.adapter
         click.echo(f"[route: {adapter or 'base'}, {routed.reason()}]", err=True)
     result = run_query(text, adapter=None if no_adapter else adapter, base_model=base_model,
-                       instruction=instruction, max_tokens=max_tokens, temperature=temperature)
+                       instruction=instruction, max_tokens=max_tokens, temperature=temperature,
+                       votes=votes, reread_question=reread)
     click.echo(result.answer)
     c = result.completion
+    vote = (f", {result.settings['majority']}/{votes} votes" if votes > 1 else "")
     click.echo(f"[{result.adapter or 'base'}: {c.completion_tokens} tokens in "
-               f"{c.latency_s:.2f}s]", err=True)
+               f"{c.latency_s:.2f}s{vote}]", err=True)
     if save_log:
         append_log(save_log, result)
 
@@ -63,19 +73,28 @@ def query(text, adapter, no_adapter, auto, base_model, instruction, max_tokens, 
 @click.option("--registry", type=click.Path(path_type=Path),
               help="Registry file (default adapters/registry.yaml).")
 @click.option("--untrained", is_flag=True, help="Also consider entries whose folder has no "
-              "trained adapter yet.")
+              "trained adapter yet (keyword router only).")
+@click.option("--router", type=click.Choice(["keywords", "classifier"]),
+              help="keywords (registry router_keywords) or classifier (TF-IDF + logistic "
+              "regression on the adapters' data). Default: classifier, keywords with "
+              "--untrained.")
 @handle_errors
-def route(text: str, registry: Path | None, untrained: bool) -> None:
-    """Print the adapter the keyword router picks for TEXT ("base" if none), and why.
+def route(text: str, registry: Path | None, untrained: bool, router: str | None) -> None:
+    """Print the adapter the router picks for TEXT ("base" if none), and why.
 
     \b
     Examples:
       loco route "Tom has 47 apples and gets 35 more. How many now?"
+      loco route "Tom has 47 apples..." --router keywords
       loco route "Summarise this contract" --untrained
     """
     from ..runtime.router import route_text
 
-    routed = route_text(text, registry=registry, trained_only=not untrained)
+    if untrained and router == "classifier":
+        raise LocollmError("--untrained needs the keyword router",
+                           fix="the classifier learns from trained adapter folders only")
+    routed = route_text(text, registry=registry, trained_only=not untrained,
+                        router="keywords" if untrained else router)
     click.echo(routed.adapter or "base")
     click.echo(f"  {routed.reason()}", err=True)
 
@@ -90,8 +109,8 @@ def route(text: str, registry: Path | None, untrained: bool) -> None:
 def chat(adapter, auto, base_model, max_tokens, temperature) -> None:
     """Chat with the base model and the trained adapters, switching between turns.
 
-    Each line is one turn, formatted on its own (a base model has no chat history).
-    Commands: /adapter NAME, /base, /auto, /adapters, /help, /quit.
+    Each line is a turn; the conversation so far is part of the prompt (/reset clears it).
+    Commands: /adapter NAME, /base, /auto, /adapters, /reset, /help, /quit.
 
     \b
     Examples:

@@ -6,6 +6,9 @@ split=...)`` call; a single local file (``.jsonl``, ``.json`` array or document,
 ``.csv``) goes through the matching packaged builder. Each format then has one small function
 that turns a row into ``{instruction, input, output}`` (plus ``difficulty`` where the source
 grades it and ``source`` so the training log can name it), or says why the row is skipped.
+Every row also carries ``evaluation_type``, the scorer ``locollm eval`` and ``locollm score``
+use on it when the row lands in a benchmark (a number for GSM8K, the option letter for
+AQuA-RAT, math equivalence for MATH, the passage's words for SQuAD, ROUGE-L for free text).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import DataError
+from ..evaluate.extract import last_boxed
 from .jsonl import write_jsonl
 
 MATH_INSTRUCTION = ("Solve the following arithmetic word problem. Show your reasoning step by "
@@ -42,6 +46,8 @@ class Format:
     columns: tuple[str, ...]
     convert: Callable[[dict], Iterator[Row]]
     subset: str | None = None
+    # the scorer for its rows (locollm.evaluate.scorers.EVALUATION_TYPES)
+    evaluation_type: str = "rouge"
 
 
 @dataclass
@@ -67,19 +73,6 @@ def _gsm8k(row: dict) -> Iterator[Row]:
     reasoning = re.sub(r"<<[^>]*>>", "", reasoning).strip()
     yield {"instruction": MATH_INSTRUCTION, "input": str(row["question"]).strip(),
            "output": reasoning + _final(final.replace(",", ""))}
-
-
-def last_boxed(text: str) -> str | None:
-    r"""The content of the last ``\boxed{...}`` (braces may nest), or None."""
-    start = max(text.rfind("\\boxed{"), text.rfind("\\fbox{"))
-    if start == -1:
-        return None
-    i = text.index("{", start) + 1
-    depth, begin = 1, i
-    while i < len(text) and depth:
-        depth += {"{": 1, "}": -1}.get(text[i], 0)
-        i += 1
-    return text[begin:i - 1].strip() if depth == 0 else None
 
 
 def _math(row: dict) -> Iterator[Row]:
@@ -140,13 +133,16 @@ def _squad(row: dict) -> Iterator[Row]:
 
 
 FORMATS: dict[str, Format] = {f.name: f for f in (
-    Format("gsm8k", "openai/gsm8k", ("question", "answer"), _gsm8k, "main"),
-    Format("math", "EleutherAI/hendrycks_math", ("problem", "solution"), _math, "algebra"),
+    Format("gsm8k", "openai/gsm8k", ("question", "answer"), _gsm8k, "main", "numeric"),
+    Format("math", "EleutherAI/hendrycks_math", ("problem", "solution"), _math, "algebra",
+           "math"),
     Format("aqua_rat", "deepmind/aqua_rat", ("question", "options", "rationale", "correct"),
-           _aqua_rat, "raw"),
+           _aqua_rat, "raw", "multiple_choice"),
     Format("alpaca", "tatsu-lab/alpaca", ("instruction", "output"), _alpaca),
+    # CodeAlpaca has no tests to run, so its code is compared as text
     Format("codealpaca", "sahil2801/CodeAlpaca-20k", ("instruction", "output"), _alpaca),
-    Format("squad", "rajpurkar/squad", ("question", "context", "answers"), _squad),
+    Format("squad", "rajpurkar/squad", ("question", "context", "answers"), _squad,
+           evaluation_type="contains"),
 )}
 
 
@@ -258,7 +254,7 @@ def convert(fmt: str, source: str, output: str | Path, *, split: str = "train",
             elif not out["instruction"] or not out["output"].strip():
                 skipped["empty instruction or output"] += 1
             else:
-                rows.append({**out, "source": source})
+                rows.append({**out, "evaluation_type": spec.evaluation_type, "source": source})
     if not rows:
         raise DataError(f"no row could be converted ({dict(skipped)})", file=source)
     path = write_jsonl(output, rows)

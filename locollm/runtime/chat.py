@@ -1,9 +1,11 @@
 """``loco chat``: an interactive session on one loaded base, switching adapters between turns.
 
-Each line typed is one turn, formatted on its own with the one prompt function: Gemma 3 270M
-is a base model trained here on single (instruction, input) pairs, so earlier turns are not
-fed back. A line that starts with ``/`` is a command (see :data:`COMMANDS`). The CLI owns the
-terminal: it reads lines, passes them to :meth:`ChatSession.handle` and prints the reply.
+Each line typed is a user turn; the whole conversation so far goes into the prompt
+(:func:`~locollm.runtime.conversation.conversation_prompt`: the base's chat template, else the
+adapter's prompt format turn by turn), so a follow-up question sees the earlier answers.
+``/reset`` starts a new conversation. A line that starts with ``/`` is a command (see
+:data:`COMMANDS`). The CLI owns the terminal: it reads lines, passes them to
+:meth:`ChatSession.handle` and prints the reply.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from pathlib import Path
 
 from ..adapter.meta import ADAPTERS_ROOT, load_meta, resolve_adapter, trained_adapters
 from ..errors import AdapterError, LocollmError
-from ..prompt import PromptFormat, format_prompt, parse_response
+from ..prompt import parse_response
+from .conversation import Message, conversation_prompt
 from .engine import Completion
 from .router import Route
 from .session import Runtime, open_runtime
@@ -24,16 +27,10 @@ COMMANDS = {
     "/base": "answer with the bare base model",
     "/auto": "route each turn by the registry's router keywords",
     "/adapters": "list the loaded adapters",
+    "/reset": "forget the conversation so far",
     "/help": "show these commands",
     "/quit": "leave (also /exit, or end of input)",
 }
-
-
-def turn_prompt(text: str, fmt: PromptFormat, instruction: str | None = None) -> str:
-    """One turn's prompt: ``text`` is the instruction, or the input of ``instruction``."""
-    if instruction:
-        return format_prompt(instruction, text, fmt)
-    return format_prompt(text, "", fmt)
 
 
 @dataclass
@@ -56,6 +53,7 @@ class ChatSession:
         self.adapter: str | None = None
         self.max_tokens = max_tokens
         self.temperature = temperature
+        self.history: list[Message] = []  # the conversation so far (user and assistant)
         if adapter:
             self.switch(adapter)
 
@@ -85,6 +83,9 @@ class ChatSession:
             self.auto = True
         elif word == "/adapters":
             return ChatReply("loaded: " + (", ".join(self.runtime.metas) or "none"))
+        elif word == "/reset":
+            self.history.clear()
+            return ChatReply("conversation cleared")
         elif word == "/help":
             return ChatReply("\n".join(f"  {c:<14} {h}" for c, h in COMMANDS.items()))
         else:
@@ -92,15 +93,19 @@ class ChatSession:
         return ChatReply(f"now answering with {self.mode}")
 
     def ask(self, text: str, on_text: Callable[[str], object] | None = None) -> ChatReply:
-        """Answer one turn (streaming pieces to ``on_text`` when given)."""
+        """Answer one turn with the conversation so far (streaming pieces to ``on_text``)."""
         route = self.runtime.router.route(text) if self.auto else None
         adapter = route.adapter if route else self.adapter
         fmt = self.runtime.prompt_format(adapter)
-        prompt = turn_prompt(text, fmt, self.runtime.instructions.get(adapter or ""))
-        out = self.runtime.engine.complete(prompt, adapter=adapter, max_tokens=self.max_tokens,
-                                           temperature=self.temperature, stop=fmt.stop,
-                                           on_text=on_text)
-        return ChatReply(parse_response(out.text, fmt), out, route)
+        messages = [*self.history, Message("user", text)]
+        engine = self.runtime.engine
+        prompt = conversation_prompt(messages, fmt, self.runtime.instructions.get(adapter or ""),
+                                     engine.chat_template, engine.bos_text, engine.eos_text)
+        out = engine.complete(prompt, adapter=adapter, max_tokens=self.max_tokens,
+                              temperature=self.temperature, stop=fmt.stop, on_text=on_text)
+        answer = parse_response(out.text, fmt)
+        self.history += [Message("user", text), Message("assistant", answer)]
+        return ChatReply(answer, out, route)
 
     def handle(self, line: str, on_text: Callable[[str], object] | None = None
                ) -> ChatReply | None:

@@ -1,47 +1,105 @@
 """The only module that touches llama.cpp.
 
-The base GGUF is loaded once; LoRA GGUFs are loaded with the low-level adapter API and swapped
-per request on the live context. Two traps handled here:
+The base GGUF is loaded once, into one llama.cpp context that holds several sequences (one KV
+sequence per request, ``n_seq_max`` > 1, a KV stream of its own each). LoRA GGUFs are loaded
+with the low-level adapter API; a set of adapters with scales is applied per decode call, so
+the :mod:`~locollm.runtime.scheduler` can decode the sequences of each adapter set as one batch
+with that set applied (continuous batching across adapters). Traps handled here:
 
-* ``Llama(lora_path=...)`` on a bad adapter can crash the process, so each adapter file is
+* ``llama_adapter_lora_init`` on a bad file can crash the process, so each adapter file is
   validated (GGUF header, ``general.type = adapter``, matching architecture) before llama.cpp
-  sees it, and the pointer ``llama_adapter_lora_init`` returns is checked.
-* After every adapter switch the prompt cache and KV memory are reset, otherwise the cached
-  prefix was computed by the other model and the output matches neither.
+  sees it, and the pointer it returns is checked.
+* Batched answers must equal one-by-one answers. ggml's repacked ("extra buffer") matmuls
+  compute four rows at a time and round differently from one row, so they are off by default
+  (``batch_invariant``); the quantized base weights then give a sequence the same logits
+  whatever else is in the step (tested), and a prompt is evaluated in a decode call of its
+  own. The float32 LoRA matrices are only batch-invariant without llamafile's matmul
+  (:attr:`Engine.exact_adapter_batches`); with it, the scheduler decodes adapter rows one by
+  one unless ``batch_invariant`` is off.
+* A cached prefix is only ever reused by a request with the same adapter set (the scheduler's
+  slots are keyed by it): a prefix computed under another adapter matches neither model.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
-import time
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import AdapterError, RuntimeEngineError
+from .generation import AdapterSet, Completion, GenRequest, adapter_label
+from .scheduler import Scheduler
+
+__all__ = ["Completion", "Engine", "EngineConfig", "GenRequest", "default_threads",
+           "gpu_layers", "json_grammar", "quantize_model", "validate_adapter_file"]
+
+
+def performance_cores() -> int | None:
+    """Performance cores of a hybrid CPU (Apple silicon, Intel P/E), None when not hybrid.
+
+    macOS reports them as ``hw.perflevel0.physicalcpu``; Linux lists a hybrid Intel CPU's
+    P-cores in ``/sys/devices/cpu_core/cpus`` (E-cores under ``cpu_atom``).
+    """
+    import subprocess
+    import sys
+
+    if sys.platform == "darwin":
+        out = subprocess.run(["sysctl", "-n", "hw.perflevel0.physicalcpu"],
+                             capture_output=True, text=True, check=False)
+        return int(out.stdout) if out.stdout.strip().isdigit() else None
+    try:
+        spec = Path("/sys/devices/cpu_core/cpus").read_text().strip()
+    except OSError:
+        return None
+    return len(_cpu_list(spec)) or None
+
+
+def _cpu_list(spec: str) -> list[int]:
+    """``0-3,8,10-11`` -> the CPU numbers (Linux cpulist format)."""
+    cpus: list[int] = []
+    for part in filter(None, spec.split(",")):
+        low, _, high = part.partition("-")
+        cpus.extend(range(int(low), int(high or low) + 1))
+    return cpus
+
+
+def pick_threads(env: str | None, cpu_count: int, perf_cores: int | None) -> int:
+    """llama.cpp threads: ``LOCOLLM_THREADS`` when set; else the performance cores of a hybrid
+    laptop CPU; else 1 on a machine of two CPUs or fewer (one thread was far faster than two
+    on a small shared box: no spinning against other work); else half the CPUs (one per core
+    when SMT doubles them)."""
+    if env:
+        return max(1, int(env))
+    if perf_cores:
+        return perf_cores
+    return 1 if cpu_count <= 2 else max(1, cpu_count // 2)
 
 
 def default_threads() -> int:
-    """llama.cpp threads: ``LOCOLLM_THREADS``, else 1.
-
-    On a small shared box one thread was far faster than two (no spinning against other
-    work); on a laptop set ``LOCOLLM_THREADS`` to the number of performance cores.
-    """
-    value = os.environ.get("LOCOLLM_THREADS")
-    return max(1, int(value)) if value else 1
+    """Threads for this machine (see :func:`pick_threads`)."""
+    return pick_threads(os.environ.get("LOCOLLM_THREADS"), os.cpu_count() or 1,
+                        performance_cores())
 
 
-def default_gpu_layers() -> int:
-    """Layers llama.cpp offloads to the GPU: ``LOCOLLM_GPU_LAYERS`` (-1: all), else 0.
+def gpu_layers(requested: int | None, gpu_offload: bool) -> int:
+    """Layers to offload: ``requested`` when given (-1: all), else all of them when llama.cpp
+    was built with a GPU backend (Metal, CUDA, Vulkan...) and none on a CPU-only build."""
+    if requested is not None:
+        return requested
+    return -1 if gpu_offload else 0
 
-    Only a CUDA or Metal build of llama-cpp-python can offload (a CPU build ignores it); the
-    Colab notebook sets -1 so eval runs on the T4.
-    """
+
+def default_gpu_layers() -> int | None:
+    """``LOCOLLM_GPU_LAYERS`` (-1: all, 0: CPU), or None when unset (then :func:`gpu_layers`
+    decides from the build). The Colab notebook sets -1 so eval runs on the T4."""
     value = os.environ.get("LOCOLLM_GPU_LAYERS", "").strip()
     try:
-        return int(value) if value else 0
+        return int(value) if value else None
     except ValueError:
         raise RuntimeEngineError(f"LOCOLLM_GPU_LAYERS={value!r} is not a whole number",
                                  fix="set it to -1 (all layers), 0 (CPU) or a layer count"
@@ -52,33 +110,33 @@ def default_gpu_layers() -> int:
 class EngineConfig:
     """How the base model is loaded."""
 
-    # Context window in tokens (prompt + answer).
+    # Context window of one sequence in tokens (prompt + answer).
     n_ctx: int = 2048
-    # CPU threads; None reads LOCOLLM_THREADS, else 1.
+    # CPU threads; None: LOCOLLM_THREADS, else the performance cores (see pick_threads).
     n_threads: int | None = None
-    # Layers offloaded to a GPU build's GPU (-1: all); None reads LOCOLLM_GPU_LAYERS, else 0.
-    n_gpu_layers: int | None = None
-    # Keep logits for every position (only numeric verification needs it).
+    # Threads for decode calls of several tokens (prompts, batched steps); None: n_threads.
+    # Batched work has more to share between threads than one token, so more can pay off.
+    n_threads_batch: int | None = None
+    # Allow Engine.logits (numeric verification); it runs in a small context of its own.
     logits_all: bool = False
-    # Sampling seed.
+    # Sampling seed of requests that bring none.
     seed: int = 0
-    # Reuse the KV cache of the previous prompt's shared prefix (same adapter). Off by default:
-    # a prefix evaluated in an earlier batch rounds differently, so a greedy answer would depend
-    # on the request before it (eval order, server traffic). On saves the shared prefix's
-    # prompt evaluation: 15-20% of an 8-token answer in bench/adapter_switch.py.
+    # Reuse a finished request's KV cache for the next request with the same adapter set and
+    # a shared prompt prefix. Off by default: a prefix evaluated in an earlier call rounds
+    # differently from the whole prompt at once, so a greedy answer would depend on the
+    # request before it (eval order, server traffic).
     reuse_prefix: bool = False
-
-
-@dataclass
-class Completion:
-    """One generated answer with its cost."""
-
-    text: str
-    prompt_tokens: int
-    completion_tokens: int
-    latency_s: float
-    finish_reason: str
-    adapter: str | None
+    # Sequences decoded together (KV sequences in the one context); each gets n_ctx tokens.
+    n_seq_max: int = 8
+    # Layers on the GPU (-1: all); None: LOCOLLM_GPU_LAYERS, else all when llama.cpp has a
+    # GPU backend and 0 on a CPU-only build.
+    n_gpu_layers: int | None = None
+    # Batched answers equal one-by-one answers bit for bit: ggml's repacked CPU matmuls
+    # (which round a row differently depending on its neighbours) are not used, and on a
+    # llama.cpp built with llamafile's matmul adapter rows are decoded one by one (see
+    # Engine.exact_adapter_batches). Off: every adapter set's rows in one call (faster with
+    # big groups; a greedy answer may then differ in a near tie).
+    batch_invariant: bool = True
 
 
 def validate_adapter_file(path: str | Path, arch: str) -> None:
@@ -98,6 +156,7 @@ def validate_adapter_file(path: str | Path, arch: str) -> None:
     except Exception as exc:  # the gguf package raises several types for a corrupt header
         raise AdapterError(f"not a readable GGUF ({exc})", file=path,
                            fix="re-export it with `locollm export --gguf`") from exc
+
     def value(key: str, default: str) -> str:
         field = reader.fields.get(key)
         return default if field is None else str(field.contents())
@@ -136,38 +195,137 @@ def quiet_llama_logs() -> None:
 
     _LOG_STATE["callback"] = callback  # keep a reference: llama.cpp holds only the pointer
     llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
+    llama_cpp.llama_backend_init()
+
+
+class _Context:
+    """A llama.cpp context with its batch buffer: decode rows of (sequence, tokens, position).
+
+    With a KV stream per sequence llama.cpp evaluates rows of consecutive sequence ids
+    together (one micro-batch); the scheduler places requests accordingly.
+    """
+
+    def __init__(self, model, *, n_ctx: int, n_seq: int, threads: int, flash: bool,
+                 threads_batch: int | None = None) -> None:
+        import llama_cpp
+
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx = n_ctx * n_seq
+        params.n_batch = n_ctx  # a whole prompt goes in one decode call
+        params.n_ubatch = min(512, n_ctx)
+        params.n_seq_max = n_seq
+        params.n_threads = threads
+        params.n_threads_batch = threads_batch or threads
+        params.kv_unified = False  # a KV stream per sequence: its attention ignores the others
+        params.swa_full = True  # keep every position, so a prefix can be cut back and reused
+        params.flash_attn_type = (llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO if flash
+                                  else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED)
+        params.no_perf = True
+        self.ctx = llama_cpp.llama_init_from_model(model, params)
+        if not self.ctx:
+            raise RuntimeEngineError("llama.cpp could not create a context (out of memory?)",
+                                     fix="lower --parallel or the context size")
+        self.memory = llama_cpp.llama_get_memory(self.ctx)
+        # llama.cpp may round the context up; a prompt must also fit the batch buffer
+        self.n_ctx = min(llama_cpp.llama_n_ctx_seq(self.ctx), n_ctx)
+        self.batch = llama_cpp.llama_batch_init(n_ctx, 0, 1)
+        self.adapters: AdapterSet | None = None
+
+    def decode(self, rows: Sequence[tuple[int, Sequence[int], int]], all_logits: bool = False
+               ) -> list[int]:
+        """Evaluate ``rows`` of (sequence, tokens, first position) in one call.
+
+        Returns, per row, the batch index of its last token (whose logits are kept).
+        """
+        import llama_cpp
+
+        b, n, last = self.batch, 0, []
+        for seq, tokens, pos in rows:
+            for j, token in enumerate(tokens):
+                b.token[n], b.pos[n], b.n_seq_id[n] = token, pos + j, 1
+                b.seq_id[n][0] = seq
+                b.logits[n] = all_logits or j == len(tokens) - 1
+                n += 1
+            last.append(n - 1)
+        b.n_tokens = n
+        rc = llama_cpp.llama_decode(self.ctx, b)
+        if rc != 0:
+            raise RuntimeEngineError(f"llama.cpp could not decode the batch (code {rc})")
+        return last
+
+    def close(self) -> None:
+        import llama_cpp
+
+        if self.ctx:
+            llama_cpp.llama_batch_free(self.batch)
+            llama_cpp.llama_free(self.ctx)
+            self.ctx = None
 
 
 class Engine:
-    """A base GGUF loaded once, with named LoRA adapters hot-swapped per request."""
+    """A base GGUF loaded once, with named LoRA adapters applied per decode call."""
 
     def __init__(self, base_gguf: str | Path, config: EngineConfig | None = None) -> None:
-        from llama_cpp import Llama
+        import llama_cpp
 
         from ..gguf.names import GGUFInfo
 
         quiet_llama_logs()
         self.config = config or EngineConfig()
         self.base_path = Path(base_gguf)
-        threads = self.config.n_threads or default_threads()
-        gpu_layers = self.config.n_gpu_layers
+        if not self.base_path.is_file():
+            raise RuntimeEngineError("model GGUF not found", file=self.base_path)
+        requested = self.config.n_gpu_layers
+        self.n_gpu_layers = gpu_layers(default_gpu_layers() if requested is None else requested,
+                                       llama_cpp.llama_supports_gpu_offload())
+        self.threads = self.config.n_threads or default_threads()
+        params = llama_cpp.llama_model_default_params()
+        params.n_gpu_layers = self.n_gpu_layers
+        params.use_extra_bufts = not self.config.batch_invariant
+        self.model = llama_cpp.llama_model_load_from_file(str(self.base_path).encode(), params)
+        if not self.model:
+            raise RuntimeEngineError("llama.cpp could not load the model (not a GGUF model, "
+                                     "or made for a newer llama.cpp)", file=self.base_path)
+        self.vocab = llama_cpp.llama_model_get_vocab(self.model)
+        self.n_vocab = llama_cpp.llama_vocab_n_tokens(self.vocab)
+        self._lock = threading.RLock()  # one decode (or adapter switch) at a time
         try:
-            self.llm = Llama(str(self.base_path), n_ctx=self.config.n_ctx, n_threads=threads,
-                             n_threads_batch=threads, logits_all=self.config.logits_all,
-                             seed=self.config.seed, verbose=False,
-                             n_gpu_layers=default_gpu_layers() if gpu_layers is None
-                             else gpu_layers)
-        except (ValueError, RuntimeError) as exc:
-            raise RuntimeEngineError(f"llama.cpp could not load the model ({exc})",
-                                     file=self.base_path) from exc
-        # llama.cpp has read the header already; gguf.GGUFReader (read_info) would parse the
-        # whole 262k-token vocabulary in Python, about 10 s for Gemma 3 270M.
-        meta = self.llm.metadata
-        arch = meta.get("general.architecture", "?")
-        self.info = GGUFInfo(arch, int(meta.get(f"{arch}.block_count", 0)),
-                             meta.get("general.name", self.base_path.stem))
+            self._ctx = _Context(self.model, n_ctx=self.config.n_ctx,
+                                 n_seq=max(1, self.config.n_seq_max), threads=self.threads,
+                                 flash=self.n_gpu_layers != 0,
+                                 threads_batch=self.config.n_threads_batch)
+        except BaseException:
+            llama_cpp.llama_model_free(self.model)
+            raise
+        self._logits_ctx: _Context | None = None
+        arch = self.meta("general.architecture") or "?"
+        self.info = GGUFInfo(arch, int(self.meta(f"{arch}.block_count") or 0),
+                             self.meta("general.name") or self.base_path.stem)
+        self.chat_template = self.meta("tokenizer.chat_template")
         self._adapters: dict[str, object] = {}
-        self._active: tuple[str, float] | None = None
+        self._arrays: dict[AdapterSet, tuple[object, object]] = {}
+        self._last: AdapterSet = ()
+        self.scheduler = Scheduler(self)
+
+    # ------------------------------------------------------------------ model and adapters
+    def meta(self, key: str) -> str | None:
+        """A GGUF metadata value of the base as text (None when absent)."""
+        import llama_cpp
+
+        size = 256
+        while True:
+            buf = ctypes.create_string_buffer(size)
+            n = llama_cpp.llama_model_meta_val_str(self.model, key.encode(), buf, size)
+            if n < 0:
+                return None
+            if n < size:
+                return buf.value.decode("utf-8", "replace")
+            size = n + 1
+
+    @property
+    def n_ctx(self) -> int:
+        """Tokens one sequence holds (prompt + answer)."""
+        return self._ctx.n_ctx
 
     @property
     def adapters(self) -> list[str]:
@@ -176,102 +334,242 @@ class Engine:
 
     @property
     def active(self) -> str | None:
-        """Name of the adapter applied now, or None for the bare base."""
-        return self._active[0] if self._active else None
+        """Label of the adapter set applied last (None: bare base)."""
+        return adapter_label(self._last)
 
-    def load_adapter(self, name: str, path: str | Path) -> None:
-        """Validate and load a LoRA GGUF under ``name`` (not applied until :meth:`use`)."""
+    @property
+    def active_set(self) -> AdapterSet:
+        """The adapter set applied last."""
+        return self._last
+
+    @functools.cached_property
+    def exact_adapter_batches(self) -> bool:
+        """True when rows decoded together under an adapter get the logits they get alone.
+
+        The quantized base weights go through kernels that sum a row the same way whatever
+        the batch, but llama.cpp built with llamafile's matmul (the default build) multiplies
+        the float32 LoRA matrices of two or more rows with it and of one row with ggml's
+        vector kernel, which rounds differently; a greedy answer can then change by batching.
+        """
         import llama_cpp
 
+        return b"LLAMAFILE = 1" not in llama_cpp.llama_print_system_info()
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has freed the model."""
+        return self.model is None
+
+    def load_adapter(self, name: str, path: str | Path) -> None:
+        """Validate and load a LoRA GGUF under ``name`` (applied per request)."""
+        import llama_cpp
+
+        self._require_open()
         if name in self._adapters:
             return
         validate_adapter_file(path, self.info.architecture)
-        pointer = llama_cpp.llama_adapter_lora_init(self.llm.model, str(path).encode())
+        pointer = llama_cpp.llama_adapter_lora_init(self.model, str(path).encode())
         if not pointer:
             raise AdapterError("llama.cpp rejected the LoRA GGUF (shapes or tensor names do "
                                "not match this base)", file=path,
                                fix="re-export the adapter against this base model")
         self._adapters[name] = pointer
 
-    def use(self, name: str | None, scale: float = 1.0) -> None:
-        """Apply adapter ``name`` (None: bare base); reset the cache when anything changed."""
+    def check_adapters(self, adapters: AdapterSet) -> None:
+        """Raise :class:`AdapterError` unless every adapter of the set is loaded."""
+        for name, _ in adapters:
+            if name not in self._adapters:
+                raise AdapterError(f"adapter {name!r} is not loaded",
+                                   fix=f"loaded adapters: {self.adapters or 'none'}")
+
+    def apply(self, adapters: AdapterSet, ctx: _Context | None = None) -> None:
+        """Apply an adapter set on a context (a no-op when it is already applied)."""
         import llama_cpp
 
-        wanted = None if name is None else (name, scale)
-        if wanted == self._active:
+        ctx = ctx or self._ctx
+        self._last = adapters
+        if adapters == ctx.adapters:
             return
-        if name is not None and name not in self._adapters:
-            raise AdapterError(f"adapter {name!r} is not loaded",
-                               fix=f"loaded adapters: {self.adapters or 'none'}")
-        if name is None:
-            rc = llama_cpp.llama_set_adapters_lora(self.llm.ctx, None, 0, None)
+        self.check_adapters(adapters)
+        if not adapters:
+            rc = llama_cpp.llama_set_adapters_lora(ctx.ctx, None, 0, None)
         else:
-            arr = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(self._adapters[name])
-            scales = (ctypes.c_float * 1)(scale)
-            rc = llama_cpp.llama_set_adapters_lora(self.llm.ctx, arr, 1, scales)
+            if adapters not in self._arrays:
+                pointers = (llama_cpp.llama_adapter_lora_p_ctypes * len(adapters))(
+                    *(self._adapters[n] for n, _ in adapters))
+                scales = (ctypes.c_float * len(adapters))(*(s for _, s in adapters))
+                self._arrays[adapters] = (pointers, scales)
+            pointers, scales = self._arrays[adapters]
+            rc = llama_cpp.llama_set_adapters_lora(ctx.ctx, pointers, len(adapters), scales)
         if rc != 0:
-            raise RuntimeEngineError(f"llama.cpp could not apply adapter {name!r} (code {rc})")
-        self._active = wanted
-        self.reset_cache()
+            raise RuntimeEngineError(f"llama.cpp could not apply {adapter_label(adapters)!r} "
+                                     f"(code {rc})")
+        ctx.adapters = adapters
+
+    def use(self, name: str | None, scale: float = 1.0) -> None:
+        """Apply adapter ``name`` (None: bare base) now; requests apply their own set."""
+        with self._lock:
+            self._require_open()
+            self.apply(((name, scale),) if name else ())
 
     def reset_cache(self) -> None:
-        """Forget the cached prompt prefix and clear the KV memory."""
-        self.llm.reset()
-        self.llm._ctx.kv_cache_clear()
+        """Clear the KV memory of every sequence (and the scheduler's prefix cache)."""
+        self.scheduler.forget_cache()
+
+    # ------------------------------------------------------------------ tokens and text
+    def _require_open(self) -> None:
+        """Raise instead of calling llama.cpp on freed memory (which would crash)."""
+        if self.model is None:
+            raise RuntimeEngineError("the engine is closed")
 
     def tokenize(self, text: str, add_bos: bool = True) -> list[int]:
-        """Tokens of ``text`` as llama.cpp sees them."""
-        return self.llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+        """Tokens of ``text`` as llama.cpp sees them (special tokens parsed)."""
+        import llama_cpp
+
+        self._require_open()
+        data = text.encode("utf-8")
+        size = len(data) + 2
+        buf = (llama_cpp.llama_token * size)()
+        n = llama_cpp.llama_tokenize(self.vocab, data, len(data), buf, size, add_bos, True)
+        if n < 0:  # more tokens than bytes + 2 (cannot happen with byte-level BPE)
+            size = -n
+            buf = (llama_cpp.llama_token * size)()
+            n = llama_cpp.llama_tokenize(self.vocab, data, len(data), buf, size, add_bos, True)
+        return list(buf[:n])
+
+    def piece(self, token: int) -> bytes:
+        """The bytes of one token (special tokens render as nothing, as in llama.cpp)."""
+        import llama_cpp
+
+        self._require_open()
+        buf = ctypes.create_string_buffer(64)
+        n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, 64, 0, False)
+        if n < 0:
+            buf = ctypes.create_string_buffer(-n)
+            n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, -n, 0, False)
+        return buf.raw[:n]
+
+    def is_end(self, token: int) -> bool:
+        """True for an end-of-generation token (EOS, end of turn)."""
+        import llama_cpp
+
+        return bool(llama_cpp.llama_vocab_is_eog(self.vocab, token))
+
+    @property
+    def bos_text(self) -> str:
+        """The BOS token's text (for chat templates)."""
+        import llama_cpp
+
+        token = llama_cpp.llama_vocab_bos(self.vocab)
+        return "" if token < 0 else self._token_text(token)
+
+    @property
+    def eos_text(self) -> str:
+        """The EOS token's text (for chat templates)."""
+        import llama_cpp
+
+        token = llama_cpp.llama_vocab_eos(self.vocab)
+        return "" if token < 0 else self._token_text(token)
+
+    def _token_text(self, token: int) -> str:
+        import llama_cpp
+
+        return llama_cpp.llama_vocab_get_text(self.vocab, token).decode("utf-8", "replace")
+
+    # ------------------------------------------------------------------ what the scheduler uses
+    def decode(self, adapters: AdapterSet, rows: Sequence[tuple[int, Sequence[int], int]]
+               ) -> list[int]:
+        """Apply ``adapters`` and evaluate ``rows`` (sequence, tokens, position) in one call;
+        the batch index of each row's last token (see :meth:`sample`)."""
+        with self._lock:
+            self._require_open()
+            self.apply(adapters)
+            return self._ctx.decode(rows)
+
+    def forget(self, seq: int, keep: int = 0) -> bool:
+        """Drop sequence ``seq`` from the KV memory from position ``keep`` on; False when the
+        memory cannot cut it there (then the whole sequence is dropped)."""
+        import llama_cpp
+
+        with self._lock:
+            if keep > 0 and llama_cpp.llama_memory_seq_rm(self._ctx.memory, seq, keep, -1):
+                return True
+            llama_cpp.llama_memory_seq_rm(self._ctx.memory, seq, -1, -1)
+            return keep == 0
+
+    def clear_memory(self) -> None:
+        """Empty the KV memory of every sequence."""
+        import llama_cpp
+
+        with self._lock:
+            llama_cpp.llama_memory_clear(self._ctx.memory, True)
+
+    def sampler(self, request: GenRequest, max_tokens: int) -> _Sampler:
+        """A llama.cpp sampler chain for one request (free it with ``close``)."""
+        return _Sampler(self, request, max_tokens)
+
+    def sample(self, sampler: _Sampler, index: int) -> int:
+        """Pick the next token from the logits of batch index ``index`` (and accept it)."""
+        import llama_cpp
+
+        return llama_cpp.llama_sampler_sample(sampler.chain, self._ctx.ctx, index)
+
+    # ------------------------------------------------------------------ generation
+    def prepare(self, request: GenRequest, index: int | None = None) -> tuple[list[int], int]:
+        """(prompt tokens, max new tokens) of ``request``; raise for an unusable one."""
+        self.check_adapters(request.adapter_set())
+        tokens = self.tokenize(request.prompt)
+        where = "" if index is None else f"request {index}: "
+        if len(tokens) >= self.n_ctx:
+            raise RuntimeEngineError(f"{where}prompt is {len(tokens)} tokens, over the "
+                                     f"context of {self.n_ctx}", fix="shorten the prompt")
+        if request.max_tokens < 1:
+            raise RuntimeEngineError(f"{where}max_tokens must be at least 1")
+        return tokens, min(request.max_tokens, self.n_ctx - len(tokens))
 
     def complete(self, prompt: str, *, adapter: str | None = None, max_tokens: int = 256,
                  temperature: float = 0.0, top_p: float = 1.0,
                  stop: list[str] | tuple[str, ...] = (),
-                 on_text: Callable[[str], object] | None = None) -> Completion:
+                 on_text: Callable[[str], object] | None = None, **extra) -> Completion:
         """Generate a continuation of ``prompt`` with ``adapter`` applied (None: base).
 
         With ``on_text`` the answer streams: each new piece of text (stop strings already cut)
-        is passed to it as it is generated, and the whole Completion still comes back.
+        is passed to it as it is generated, and the whole Completion still comes back. Extra
+        keyword arguments are :class:`GenRequest` fields (``seed``, ``adapters``, ...).
         """
-        self.use(adapter)
-        if not self.config.reuse_prefix:
-            self.reset_cache()
-        prompt_tokens = len(self.tokenize(prompt))
-        if prompt_tokens + max_tokens > self.config.n_ctx:
-            max_tokens = max(1, self.config.n_ctx - prompt_tokens)
-            if prompt_tokens >= self.config.n_ctx:
-                raise RuntimeEngineError(f"prompt is {prompt_tokens} tokens, over the context "
-                                         f"of {self.config.n_ctx}", fix="shorten the prompt")
-        start = time.perf_counter()
-        settings = {"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p,
-                    "stop": list(stop) or None, "seed": self.config.seed}
-        if on_text is not None:
-            return self._stream(prompt, prompt_tokens, settings, on_text)
-        out = self.llm.create_completion(prompt, **settings)
-        latency = time.perf_counter() - start
-        choice = out["choices"][0]
-        usage = out.get("usage", {})
-        return Completion(choice["text"], usage.get("prompt_tokens", prompt_tokens),
-                          usage.get("completion_tokens", 0), latency,
-                          choice.get("finish_reason") or "stop", self.active)
+        request = GenRequest(prompt, adapter, max_tokens, temperature, top_p, tuple(stop),
+                             **extra)
+        ticket = self.scheduler.submit(request)
+        return ticket.wait(on_text)
 
-    def _stream(self, prompt: str, prompt_tokens: int, settings: dict,
-                on_text: Callable[[str], object]) -> Completion:
-        start = time.perf_counter()
-        pieces, finish = [], "stop"
+    def complete_batch(self, requests: Sequence[GenRequest],
+                       on_done: Callable[[int, Completion], object] | None = None
+                       ) -> list[Completion]:
+        """Generate for every request, decoded together; results in the order of ``requests``.
+
+        Greedy answers equal :meth:`complete` one by one. ``on_done(i, completion)`` is called
+        (in this thread) as each request finishes, e.g. to advance a progress bar. A request
+        that cannot run (unknown adapter, prompt over the context) raises before any starts.
+        """
+        import queue
+
+        for i, request in enumerate(requests):
+            self.prepare(request, i)
+        finished: queue.SimpleQueue = queue.SimpleQueue()
+        tickets = [self.scheduler.submit(r, on_finish=lambda t, i=i: finished.put(i))
+                   for i, r in enumerate(requests)]
+        results: list[Completion | None] = [None] * len(tickets)
         try:
-            for chunk in self.llm.create_completion(prompt, stream=True, **settings):
-                choice = chunk["choices"][0]
-                if choice["text"]:
-                    pieces.append(choice["text"])
-                    on_text(choice["text"])
-                finish = choice.get("finish_reason") or finish
+            for _ in tickets:
+                i = finished.get()
+                results[i] = tickets[i].wait()
+                if on_done is not None:
+                    on_done(i, results[i])
         except BaseException:
-            self.reset_cache()  # an abandoned generation (client gone) leaves the cache mid-answer
+            for ticket in tickets:
+                ticket.cancel()
             raise
-        text = "".join(pieces)
-        # streamed chunks carry no usage: count the answer's tokens instead
-        return Completion(text, prompt_tokens, len(self.tokenize(text, add_bos=False)),
-                          time.perf_counter() - start, finish, self.active)
+        return results  # type: ignore[return-value]
 
     def eos_token(self) -> int:
         """The model's end-of-sequence token id."""
@@ -288,31 +586,116 @@ class Engine:
         return bool(llama_cpp.llama_vocab_is_eog(self.llm._model.vocab, token))
 
     def logits(self, tokens: list[int], adapter: str | None = None):
-        """Logits (n_tokens x vocab, numpy) for ``tokens``; needs ``logits_all=True``."""
+        """Logits (n_tokens x vocab, numpy) for ``tokens``; needs ``logits_all=True``.
+
+        Runs in a one-sequence context of its own, so it never disturbs requests in flight.
+        """
+        import llama_cpp
+        import numpy as np
+
         if not self.config.logits_all:
             raise RuntimeEngineError("engine was built without logits_all")
-        self.use(adapter)
-        self.reset_cache()
-        self.llm.eval(tokens)
-        return self.llm.scores[: len(tokens)].copy()
+        with self._lock:
+            self._require_open()
+            if self._logits_ctx is None:
+                self._logits_ctx = _Context(self.model, n_ctx=self.config.n_ctx, n_seq=1,
+                                            threads=self.threads, flash=self.n_gpu_layers != 0)
+            ctx = self._logits_ctx
+            self.apply(((adapter, 1.0),) if adapter else (), ctx)
+            llama_cpp.llama_memory_clear(ctx.memory, True)
+            ctx.decode([(0, tokens, 0)], all_logits=True)
+            rows = [np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx.ctx, i),
+                                          shape=(self.n_vocab,)) for i in range(len(tokens))]
+            return np.stack(rows).copy()
 
-    def close(self) -> None:
-        """Free adapters and the model."""
+    def close(self, drain: bool = True) -> None:
+        """Finish (``drain``) or cancel the requests in flight, then free adapters and model."""
         import llama_cpp
 
-        if getattr(self, "llm", None) is None:
+        if getattr(self, "model", None) is None:
             return
-        with contextlib.suppress(Exception):  # closing must not raise
-            llama_cpp.llama_set_adapters_lora(self.llm.ctx, None, 0, None)
-        self._adapters.clear()  # llama.cpp frees adapters with the model
-        self.llm.close()
-        self.llm = None
+        self.scheduler.stop(drain)
+        with self._lock:
+            for ctx in (self._ctx, self._logits_ctx):
+                if ctx is not None:
+                    with contextlib.suppress(Exception):  # closing must not raise
+                        llama_cpp.llama_set_adapters_lora(ctx.ctx, None, 0, None)
+                    ctx.close()
+            self._adapters.clear()  # llama.cpp frees adapters with the model
+            llama_cpp.llama_model_free(self.model)
+            self.model = None
 
     def __enter__(self) -> Engine:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Sampler:
+    """One request's llama.cpp sampler chain: logit bias, penalties, grammar, then greedy or
+    top-p, temperature and a seeded draw."""
+
+    def __init__(self, engine: Engine, request: GenRequest, max_tokens: int) -> None:
+        import llama_cpp
+
+        params = llama_cpp.llama_sampler_chain_default_params()
+        params.no_perf = True
+        self.chain = llama_cpp.llama_sampler_chain_init(params)
+        add = lambda s: llama_cpp.llama_sampler_chain_add(self.chain, s)  # noqa: E731
+        if request.logit_bias:
+            bias = (llama_cpp.llama_logit_bias * len(request.logit_bias))(
+                *(llama_cpp.llama_logit_bias(int(t), float(b))
+                  for t, b in request.logit_bias.items()))
+            add(llama_cpp.llama_sampler_init_logit_bias(engine.n_vocab, len(bias), bias))
+        if request.presence_penalty or request.frequency_penalty:
+            # over every generated token, as OpenAI counts them (the prompt is never accepted)
+            add(llama_cpp.llama_sampler_init_penalties(engine.n_vocab, max_tokens, 1.0,
+                                                       request.frequency_penalty,
+                                                       request.presence_penalty))
+        if request.grammar:
+            grammar = llama_cpp.llama_sampler_init_grammar(
+                engine.vocab, request.grammar.encode("utf-8"), b"root")
+            if not grammar:
+                llama_cpp.llama_sampler_free(self.chain)
+                raise RuntimeEngineError("llama.cpp could not parse the grammar",
+                                         fix="check the GBNF (or the JSON schema) given")
+            add(grammar)
+        if request.temperature <= 0:
+            add(llama_cpp.llama_sampler_init_greedy())
+        else:
+            if request.top_p < 1.0:
+                add(llama_cpp.llama_sampler_init_top_p(request.top_p, 1))
+            add(llama_cpp.llama_sampler_init_temp(request.temperature))
+            seed = engine.config.seed if request.seed is None else request.seed
+            add(llama_cpp.llama_sampler_init_dist(seed & 0xFFFFFFFF))
+
+    def close(self) -> None:
+        import llama_cpp
+
+        if self.chain:
+            llama_cpp.llama_sampler_free(self.chain)
+            self.chain = None
+
+
+def json_grammar(schema: dict | None = None) -> str:
+    """A GBNF grammar for any JSON object (``schema`` None) or for JSON following ``schema``.
+
+    llama-cpp-python's converter (the port of llama.cpp's ``json_schema_to_grammar``) is used,
+    so the grammar matches what llama.cpp's own server builds.
+    """
+    import json
+
+    from llama_cpp import llama_grammar
+
+    if not schema:
+        return llama_grammar.JSON_GBNF
+    try:
+        return llama_grammar.json_schema_to_gbnf(json.dumps(schema))
+    except Exception as exc:  # the converter raises ValueError, KeyError, TypeError...
+        raise RuntimeEngineError(f"cannot turn the JSON schema into a grammar ({exc})",
+                                 fix="use a simpler schema, or response_format json_object"
+                                 ) from exc
 
 
 QUANT_TYPES = {"q4_k_m": 15, "q5_k_m": 17, "q8_0": 7, "f16": 1, "f32": 0}

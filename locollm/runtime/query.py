@@ -1,4 +1,10 @@
-"""One-shot queries: ``loco query "..." [--adapter NAME | --no-adapter] [--save-log FILE]``."""
+"""One-shot queries: ``loco query "..." [--adapter NAME | --no-adapter] [--save-log FILE]``.
+
+Two inference-time helpers: re-reading (RE2, Xu et al. 2024: the question is given twice,
+"Read the question again: ...", so every token of it can attend to all of it) and
+self-consistency (``votes`` samples decoded together, the majority of their extracted final
+answers wins). ``bench/query_helpers.py`` measures both on the math benchmark.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +16,32 @@ from pathlib import Path
 
 from ..adapter.meta import default_instruction, resolve_adapter
 from ..prompt import PromptFormat, format_prompt, parse_response
-from .engine import Completion
+from .engine import Completion, GenRequest
 from .session import open_engine
+
+REREAD = True  # RE2 on unless --no-reread (see README, "Inference-time helpers")
+VOTE_TEMPERATURE = 0.7  # sampling temperature of self-consistency when none is given
+
+
+def reread(text: str) -> str:
+    """The RE2 prompt: the question, then the question again."""
+    return f"{text.strip()}\nRead the question again: {text.strip()}"
+
+
+def majority(answers: list[str]) -> tuple[int, int]:
+    """(index of the first answer of the most common extracted value, its vote count).
+
+    Ties go to the value seen first, so the vote is deterministic.
+    """
+    from collections import Counter
+
+    from ..evaluate.scorers import extract_answer
+
+    keys = [extract_answer(a) for a in answers]
+    counts = Counter(keys)
+    best = max(counts.values())
+    winner = next(k for k in keys if counts[k] == best)
+    return keys.index(winner), best
 
 
 @dataclass
@@ -25,17 +55,25 @@ class QueryResult:
     base_model: str
     base_sha256: str | None
     settings: dict
+    samples: list[str] | None = None  # every sampled answer when voting
 
 
 def query(text: str, *, adapter: str | None = None, base_model: str | None = None,
           instruction: str | None = None, max_tokens: int = 256,
-          temperature: float = 0.0, top_p: float = 1.0) -> QueryResult:
+          temperature: float = 0.0, top_p: float = 1.0, votes: int = 1,
+          reread_question: bool = REREAD) -> QueryResult:
     """Answer ``text`` with the base model or one adapter.
 
     With ``instruction`` the query becomes the input of that instruction. Without it, an
     adapter trained on one dominant instruction gets that one (see
     :func:`locollm.adapter.meta.default_instruction`); otherwise the query is the instruction.
+    ``reread_question`` gives the question twice (RE2); ``votes`` > 1 samples that many
+    answers (at ``temperature``, else 0.7) and returns the majority's.
     """
+    from ..errors import LocollmError
+
+    if votes < 1:
+        raise LocollmError("--votes must be at least 1")
     from ..models import resolve
 
     dirs = [resolve_adapter(adapter)] if adapter else []
@@ -46,17 +84,25 @@ def query(text: str, *, adapter: str | None = None, base_model: str | None = Non
         name = next(iter(metas), None)
         meta = metas.get(name) if name else None
         fmt = meta.fmt() if meta else PromptFormat()
-        prompt = (format_prompt(instruction, text, fmt) if instruction
-                  else format_prompt(text, "", fmt))
-        out = engine.complete(prompt, adapter=name, max_tokens=max_tokens,
-                              temperature=temperature, top_p=top_p, stop=fmt.stop)
+        question = reread(text) if reread_question else text
+        prompt = (format_prompt(instruction, question, fmt) if instruction
+                  else format_prompt(question, "", fmt))
+        if votes > 1:
+            temperature = temperature or VOTE_TEMPERATURE
+        requests = [GenRequest(prompt, name, max_tokens, temperature, top_p, tuple(fmt.stop),
+                               seed=i) for i in range(votes)]
+        outs = engine.complete_batch(requests)
     finally:
         engine.close()
+    answers = [parse_response(o.text, fmt) for o in outs]
+    pick, count = majority(answers) if votes > 1 else (0, 1)
     base = resolve(base_model or (meta.base_model if meta else None))
     settings = {"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p,
-                "instruction": instruction}
-    return QueryResult(text, parse_response(out.text, fmt), out, name, base.name, base.sha256,
-                       settings)
+                "instruction": instruction, "reread": reread_question, "votes": votes}
+    if votes > 1:
+        settings["majority"] = count
+    return QueryResult(text, answers[pick], outs[pick], name, base.name, base.sha256,
+                       settings, answers if votes > 1 else None)
 
 
 def append_log(path: str | Path, result: QueryResult) -> None:

@@ -1,227 +1,166 @@
-"""``locollm serve``: an OpenAI-compatible HTTP server over one base and hot-swapped adapters.
+"""``locollm serve``: an OpenAI-compatible HTTP server over one base and its adapters.
 
-Endpoints::
+Endpoints (FastAPI on uvicorn; the schema is at ``/openapi.json``, a browsable page at
+``/docs``)::
 
-    GET  /health                 status, base, loaded adapters, the adapter applied now
-    GET  /v1/models              the base, each adapter, and "auto" (the keyword router)
+    GET  /health                 status, base, loaded adapters, requests running and waiting
+    GET  /v1/models              the base, each adapter, and "auto" (the router)
     GET  /lora-adapters          the loaded LoRA GGUFs (llama.cpp server's endpoint)
     POST /v1/completions         raw prompt in, raw continuation out
-    POST /v1/chat/completions    the last user message is one turn in the one prompt format
+    POST /v1/chat/completions    the whole conversation, through the base's chat template or
+                                 the adapter's prompt format (runtime/conversation.py)
 
-The request's ``model`` picks the adapter: an adapter's name, the base's name (or ``base``) for
-no adapter, or ``auto`` to let the router choose from the prompt. ``stream: true`` answers with
-server-sent events. The base is loaded once; llama.cpp's context is not thread-safe, so every
-generation holds one lock and requests queue. Bad requests get OpenAI-style JSON errors (400,
-404, 405, 413), never a traceback. Standard library only (``http.server``).
+The request's ``model`` picks the adapters: an adapter's name, several joined with ``+``
+(``math+units``), the base's name (or ``base``) for none, or ``auto`` to let the router choose.
+``adapters: [{"name", "scale"}]`` with model ``base`` applies a set with scales. Requests are
+not serialized: each becomes a :class:`~locollm.runtime.scheduler.Ticket` and the scheduler
+decodes all of them together, adapter set by adapter set; streaming answers flow back as
+server-sent events, and a client that goes away cancels its generation.
+
+Safe by default: 127.0.0.1 unless told; an API key is required to listen anywhere else; CORS
+is off unless an origin is given; request bodies, ``max_tokens``, the waiting queue (429 with
+Retry-After), open connections (503) and generation time are bounded; every error is OpenAI's
+JSON, never a traceback.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import ipaddress
 import json
+import secrets
+import socket
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-from urllib.parse import urlsplit
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException
 
 from .. import __version__
 from ..adapter.meta import lora_gguf_path
 from ..errors import AdapterError, LocollmError
 from ..prompt import PromptFormat, parse_response
-from .chat import turn_prompt
-from .engine import Completion
+from .api import APIError, ChatRequest, CompletionRequest
+from .conversation import ConversationError, Message, conversation_prompt
+from .generation import AdapterSet, Completion, GenRequest, adapter_label
 from .router import Route
-from .session import Runtime
+from .scheduler import Cancelled, QueueFull, Ticket
 
-MAX_BODY = 1 << 20  # bytes; prompts are small, anything larger is a mistake
+if TYPE_CHECKING:
+    from .session import Runtime
+
 AUTO = "auto"
 BASE_ALIAS = "base"
-ROLES = ("system", "developer", "user", "assistant", "tool")
+API_KEY_ENV = "LOCOLLM_API_KEY"
 
 
-class APIError(Exception):
-    """A request the server refuses, rendered as OpenAI's ``{"error": {...}}``."""
-
-    def __init__(self, status: int, message: str, *, param: str | None = None,
-                 code: str | None = None, kind: str = "invalid_request_error") -> None:
-        super().__init__(message)
-        self.status, self.message, self.param, self.code, self.kind = (
-            status, message, param, code, kind)
-
-    def body(self) -> dict:
-        """The JSON error object."""
-        return {"error": {"message": self.message, "type": self.kind, "param": self.param,
-                          "code": self.code}}
-
-
-# ------------------------------------------------------------------------- request parsing
 @dataclass
-class Settings:
-    """Sampling settings common to both generation endpoints."""
+class ServeConfig:
+    """How the server listens and what it allows."""
 
-    max_tokens: int
-    temperature: float
-    top_p: float
-    stop: tuple[str, ...]
-    stream: bool
+    host: str = "127.0.0.1"  # interface; anything but loopback needs api_key
+    port: int = 8000  # 0: any free port
+    api_key: str | None = None  # clients send "Authorization: Bearer KEY"; None: no check
+    cors: tuple[str, ...] = ()  # origins allowed by CORS ("*" for any); empty: CORS off
+    max_body: int = 1 << 20  # bytes of a request body (413 beyond)
+    max_tokens: int = 4096  # most tokens one request may ask for (400 beyond)
+    max_queue: int = 64  # requests waiting for a free sequence (429 beyond)
+    request_timeout_s: float = 300.0  # generation time of one request (then finish "length")
+    max_connections: int = 128  # open connections (uvicorn answers 503 beyond)
+    keep_alive_s: int = 5  # idle keep-alive connection timeout
+    verbose: bool = False  # log every request
 
-
-def _number(body: dict, key: str, default: float, low: float, high: float,
-            integer: bool = False) -> Any:
-    value = body.get(key)
-    if value is None:
-        return default
-    kind = int if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kind) or not low <= value <= high:
-        what = "an integer" if integer else "a number"
-        raise APIError(400, f"'{key}' must be {what} from {low} to {high}, got {value!r}",
-                       param=key)
-    return value
-
-
-def parse_settings(body: dict, max_key: str = "max_tokens") -> Settings:
-    """Validate the sampling fields; unknown fields are ignored as OpenAI clients send many."""
-    if body.get("n") not in (None, 1):
-        raise APIError(400, "only n=1 is supported", param="n")
-    for key in ("echo", "logprobs", "suffix"):
-        if body.get(key):
-            raise APIError(400, f"'{key}' is not supported", param=key)
-    stop = body.get("stop")
-    stop = [stop] if isinstance(stop, str) else stop
-    if stop is not None and not (isinstance(stop, list) and len(stop) <= 4 and
-                                 all(isinstance(s, str) and s for s in stop)):
-        raise APIError(400, "'stop' must be a string or a list of up to 4 strings", param="stop")
-    stream = body.get("stream", False)
-    if not isinstance(stream, bool):
-        raise APIError(400, "'stream' must be true or false", param="stream")
-    max_tokens = _number(body, max_key, None, 1, 1 << 20, integer=True)
-    if max_tokens is None:
-        max_tokens = _number(body, "max_tokens", 256, 1, 1 << 20, integer=True)
-    return Settings(max_tokens, float(_number(body, "temperature", 0.0, 0, 2)),
-                    float(_number(body, "top_p", 1.0, 0, 1)), tuple(stop or ()), stream)
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise LocollmError(f"port {self.port} is out of range", fix="use 0 to 65535")
+        if not is_loopback(self.host) and not self.api_key:
+            raise LocollmError(f"listening on {self.host} lets anyone who reaches it use the "
+                               "models", fix=f"pass --api-key KEY (or set {API_KEY_ENV}), or "
+                               "keep --host 127.0.0.1")
 
 
-def parse_prompt(body: dict) -> str:
-    """The prompt of a completion request: a string, or a list holding one."""
-    prompt = body.get("prompt")
-    if isinstance(prompt, list) and len(prompt) == 1:
-        prompt = prompt[0]
-    if not isinstance(prompt, str):
-        raise APIError(400, "'prompt' must be a string (or a list of one string)",
-                       param="prompt")
-    return prompt
-
-
-def _content(message: dict, index: int) -> str:
-    content = message.get("content")
-    if isinstance(content, list):  # content parts: keep the text ones
-        if not all(isinstance(p, dict) and p.get("type") == "text" and
-                   isinstance(p.get("text"), str) for p in content):
-            raise APIError(400, f"messages[{index}]: only text content is supported",
-                           param="messages")
-        content = "".join(p["text"] for p in content)
-    if not isinstance(content, str):
-        raise APIError(400, f"messages[{index}].content must be a string", param="messages")
-    return content
-
-
-def parse_messages(body: dict) -> tuple[str | None, str]:
-    """(instruction from system messages or None, the last user message).
-
-    One turn per request: earlier user/assistant turns are not part of the prompt, as the
-    adapters are trained on single (instruction, input) pairs.
-    """
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise APIError(400, "'messages' must be a non-empty list", param="messages")
-    system, texts = [], []
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in ROLES:
-            raise APIError(400, f"messages[{i}] needs a role, one of {', '.join(ROLES)}",
-                           param="messages")
-        texts.append(_content(message, i))
-        if message["role"] in ("system", "developer"):
-            system.append(texts[-1].strip())
-    if messages[-1]["role"] != "user" or not texts[-1].strip():
-        raise APIError(400, "the last message must be a non-empty user message",
-                       param="messages")
-    return "\n\n".join(s for s in system if s) or None, texts[-1].strip()
-
-
-def _json_body(handler: BaseHTTPRequestHandler) -> dict:
-    length = handler.headers.get("Content-Length")
-    if length is None or not length.isdigit():
-        raise APIError(411, "a JSON body with a Content-Length header is required")
-    if int(length) > MAX_BODY:
-        handler.close_connection = True
-        raise APIError(413, f"body over {MAX_BODY} bytes")
-    raw = handler.rfile.read(int(length))
+def is_loopback(host: str) -> bool:
+    """True for localhost and the loopback addresses (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
     try:
-        body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise APIError(400, f"could not parse the JSON body ({exc})") from exc
-    if not isinstance(body, dict):
-        raise APIError(400, "the JSON body must be an object")
-    return body
-
-
-# ---------------------------------------------------------------------------------- service
-def usage(out: Completion) -> dict:
-    """OpenAI's token counts of a completion."""
-    return {"prompt_tokens": out.prompt_tokens, "completion_tokens": out.completion_tokens,
-            "total_tokens": out.prompt_tokens + out.completion_tokens}
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass
 class Job:
-    """A validated generation request, ready for the engine."""
+    """A validated generation request: what to run and how to answer."""
 
     chat: bool
     model: str  # the id answered with
-    adapter: str | None
+    adapters: AdapterSet
     route: Route | None
-    prompt: str
     fmt: PromptFormat
-    settings: Settings
-    id: str = ""  # the response id, shared by every chunk of a stream
+    requests: list[GenRequest]  # one per choice (n)
+    stream: bool
+    include_usage: bool
+    id: str = field(default="")
 
     def __post_init__(self) -> None:
         self.id = self.id or ("chatcmpl-" if self.chat else "cmpl-") + uuid.uuid4().hex[:24]
 
 
-class Service:
-    """What the HTTP handler asks for; owns the lock around the engine."""
+def usage(outs: list[Completion]) -> dict:
+    """OpenAI's token counts (the prompt counted once for all choices)."""
+    prompt = outs[0].prompt_tokens if outs else 0
+    done = sum(o.completion_tokens for o in outs)
+    return {"prompt_tokens": prompt, "completion_tokens": done, "total_tokens": prompt + done}
 
-    def __init__(self, runtime: Runtime) -> None:
+
+class Service:
+    """What the HTTP routes ask for: model ids, request validation, submission, responses."""
+
+    def __init__(self, runtime: Runtime, config: ServeConfig | None = None) -> None:
         for name in runtime.metas:
-            if name in (AUTO, BASE_ALIAS, runtime.base_name):
+            if name in (AUTO, BASE_ALIAS, runtime.base_name) or "+" in name:
                 raise AdapterError(f"an adapter may not be named {name!r} (a model id the "
                                    "server reserves)", file=runtime.folders.get(name),
                                    fix="rename the adapter folder and its metadata")
         self.runtime = runtime
-        self.lock = threading.Lock()
+        self.config = config or ServeConfig()
+        self.scheduler = runtime.engine.scheduler
+        self.scheduler.max_queue = self.config.max_queue
         self.started = int(time.time())
-        self.closed = False
+        self.owns_runtime = True  # close the runtime when the server stops
+        self._closed = False
+        self._close_lock = threading.Lock()
 
     def close(self) -> None:
-        """Free the runtime once the generation in flight (if any) is done."""
-        with self.lock:
-            self.closed = True
-            self.runtime.close()
+        """Finish the requests accepted, then free the runtime (once)."""
+        with self._close_lock:
+            if not self._closed:
+                self._closed = True
+                self.runtime.close()
 
     @property
     def base(self) -> str:
         """The base model's id."""
         return self.runtime.base_name
 
+    # ------------------------------------------------------------------ read-only endpoints
     def health(self) -> dict:
         """Liveness and what is loaded."""
+        engine = self.runtime.engine
         return {"status": "ok", "base_model": self.base, "adapters": list(self.runtime.metas),
-                "active": self.runtime.engine.active, "version": __version__}
+                "active": engine.active, "running": self.scheduler.running,
+                "waiting": self.scheduler.waiting, "parallel": len(self.scheduler.slots),
+                "version": __version__}
 
     def models(self) -> dict:
         """OpenAI's model list: the base, the adapters, and ``auto``."""
@@ -232,264 +171,501 @@ class Service:
         data = [row(self.base)]
         data += [row(name, parent=self.base, root=self.base) for name in self.runtime.metas]
         data.append(row(AUTO, parent=self.base, root=self.base,
-                        description="keyword router over the adapters"))
+                        description=f"{self.runtime.router_name} router over the adapters"))
         return {"object": "list", "data": data}
+
+    def model(self, model_id: str) -> dict:
+        """One row of :meth:`models`."""
+        for row in self.models()["data"]:
+            if row["id"] == model_id:
+                return row
+        raise APIError(404, f"model {model_id!r} not found", param="model",
+                       code="model_not_found")
 
     def lora_adapters(self) -> list[dict]:
         """The loaded LoRA GGUFs, in llama.cpp server's shape plus locollm's metadata."""
-        active = self.runtime.engine.active
+        active = dict(self.runtime.engine.active_set)
         folders = self.runtime.folders
         return [{"id": i, "name": name, "path": str(lora_gguf_path(folders[name]).resolve()),
-                 "scale": 1.0 if name == active else 0.0, "active": name == active,
+                 "scale": active.get(name, 0.0), "active": name in active,
                  "base_model": meta.base_model, "lora_rank": meta.lora_rank,
                  "lora_alpha": meta.lora_alpha}
                 for i, (name, meta) in enumerate(self.runtime.metas.items())]
 
-    def pick(self, model: Any, text: str) -> tuple[str | None, Route | None]:
-        """The adapter a ``model`` field names (None: base), routing ``text`` for ``auto``."""
-        if not isinstance(model, str) or not model:
-            raise APIError(400, "'model' must be a model id from /v1/models", param="model")
+    # ------------------------------------------------------------------ generation
+    def pick(self, request: CompletionRequest | ChatRequest, text: str
+             ) -> tuple[AdapterSet, str, Route | None]:
+        """(adapter set, model id to answer with, route) for the request's model fields."""
+        model, metas = request.model, self.runtime.metas
+        if request.adapters:
+            if model not in (self.base, BASE_ALIAS):
+                raise APIError(400, f"with 'adapters' the model must be {self.base!r} (or "
+                               f"'base'), not {model!r}", param="model")
+            for weight in request.adapters:
+                if weight.name not in metas:
+                    raise APIError(404, f"adapter {weight.name!r} is not loaded; loaded: "
+                                   f"{', '.join(metas) or 'none'}", param="adapters",
+                                   code="model_not_found")
+            chosen = GenRequest("", adapters=[(w.name, w.scale) for w in request.adapters]
+                                ).adapter_set()
+            return chosen, adapter_label(chosen) or self.base, None
         if model == AUTO:
             route = self.runtime.router.route(text)
-            return route.adapter, route
+            chosen = ((route.adapter, 1.0),) if route.adapter else ()
+            return chosen, route.adapter or self.base, route
         if model in (self.base, BASE_ALIAS):
-            return None, None
-        if model in self.runtime.metas:
-            return model, None
-        ids = [self.base, *self.runtime.metas, AUTO]
-        raise APIError(404, f"model {model!r} not found; available: {', '.join(ids)}",
-                       param="model", code="model_not_found")
+            return (), self.base, None
+        names = model.split("+")
+        if all(name in metas for name in names):
+            chosen = tuple(sorted((name, 1.0) for name in set(names)))
+            return chosen, model, None
+        ids = [self.base, *metas, AUTO]
+        raise APIError(404, f"model {model!r} not found; available: {', '.join(ids)} (or "
+                       "adapters joined with '+')", param="model", code="model_not_found")
 
-    def prepare(self, body: dict, chat: bool) -> Job:
-        """Validate a request body into a :class:`Job` (raises :class:`APIError`)."""
-        settings = parse_settings(body, "max_completion_tokens" if chat else "max_tokens")
+    def prepare(self, request: CompletionRequest | ChatRequest, chat: bool) -> Job:
+        """Validate a parsed request into a :class:`Job` (raises :class:`APIError`)."""
+        from .engine import json_grammar
+
         if chat:
-            system, text = parse_messages(body)
+            messages = [Message(m.role, m.text()) for m in request.messages]
+            users = [m.content for m in messages if m.role == "user"]
+            text = users[-1] if users else ""
         else:
-            text = parse_prompt(body)
-        adapter, route = self.pick(body.get("model"), text)
-        fmt = self.runtime.prompt_format(adapter)
-        if not chat:
-            return Job(False, adapter or self.base, adapter, route, text, fmt, settings)
-        instruction = system or self.runtime.instructions.get(adapter or "")
+            text = request.text()
+        adapters, model_id, route = self.pick(request, text)
+        first = adapters[0][0] if adapters else None
+        fmt = self.runtime.prompt_format(first)
+        stops = request.stops()
+        if chat:
+            instruction = self.runtime.instructions.get(first) if len(adapters) == 1 else None
+            engine = self.runtime.engine
+            try:
+                prompt = conversation_prompt(messages, fmt, instruction, engine.chat_template,
+                                             engine.bos_text, engine.eos_text)
+            except (ConversationError, ValueError) as exc:
+                raise APIError(400, exc.render() if isinstance(exc, LocollmError) else str(exc),
+                               param="messages") from exc
+            stops = tuple(dict.fromkeys(fmt.stop + stops))
+            limit = request.limit()
+        else:
+            prompt, limit = text, request.max_tokens
+        limit = limit or min(256, self.config.max_tokens)
+        if limit > self.config.max_tokens:
+            raise APIError(400, f"max_tokens {limit} is over this server's limit of "
+                           f"{self.config.max_tokens}", param="max_tokens")
+        grammar = None
+        response_format = getattr(request, "response_format", None)
+        if response_format is not None and response_format.type != "text":
+            schema = response_format.json_schema.schema_ if response_format.json_schema else None
+            try:
+                grammar = json_grammar(schema)
+            except LocollmError as exc:
+                raise APIError(400, exc.render(), param="response_format") from exc
+        vocab = self.runtime.engine.n_vocab
+        bias = request.token_bias()
+        if any(t >= vocab for t in bias):
+            raise APIError(400, f"logit_bias names a token id over the vocabulary of {vocab}",
+                           param="logit_bias")
+        requests = [GenRequest(prompt, max_tokens=limit,
+                               temperature=request.temperature or 0.0,
+                               top_p=1.0 if request.top_p is None else request.top_p,
+                               stop=stops, seed=None if request.seed is None
+                               else request.seed + i, adapters=adapters,
+                               presence_penalty=request.presence_penalty,
+                               frequency_penalty=request.frequency_penalty, logit_bias=bias,
+                               grammar=grammar, time_limit_s=self.config.request_timeout_s)
+                    for i in range(request.n)]
+        if request.seed is None and request.n > 1:  # n different draws, still reproducible
+            for i, r in enumerate(requests):
+                r.seed = self.runtime.engine.config.seed + i
+        include_usage = bool(request.stream_options and request.stream_options.include_usage)
+        return Job(chat, model_id, adapters, route, fmt, requests, request.stream,
+                   include_usage)
+
+    def submit(self, job: Job, listener: Callable[[int, str, Any], object]) -> list[Ticket]:
+        """Hand the job's requests to the scheduler; ``listener(choice, kind, value)``."""
+        tickets: list[Ticket] = []
         try:
-            prompt = turn_prompt(text, fmt, instruction)
-        except ValueError as exc:  # an adapter with a prompt format this version cannot build
-            raise APIError(400, str(exc), param="model") from exc
-        settings.stop = tuple(dict.fromkeys(fmt.stop + settings.stop))
-        return Job(True, adapter or self.base, adapter, route, prompt, fmt, settings)
+            for i, request in enumerate(job.requests):
+                tickets.append(self.scheduler.submit(
+                    request, listener=lambda kind, value, i=i: listener(i, kind, value)))
+        except QueueFull as exc:
+            for ticket in tickets:
+                ticket.cancel()
+            raise APIError(429, f"the server is busy ({exc.problem.message}); retry shortly",
+                           kind="rate_limit_error", code="rate_limit_exceeded",
+                           headers={"Retry-After": "1"}) from exc
+        except LocollmError as exc:
+            for ticket in tickets:
+                ticket.cancel()
+            if "shutting down" in str(exc):
+                raise APIError(503, "the server is shutting down", kind="server_error",
+                               headers={"Retry-After": "5"}) from exc
+            raise APIError(400, exc.render(), param="messages" if job.chat else "prompt"
+                           ) from exc
+        return tickets
 
-    def run(self, job: Job, on_text: Callable[[str], object] | None = None) -> Completion:
-        """Generate for ``job`` holding the engine lock."""
-        s = job.settings
-        with self.lock:
-            if self.closed:
-                raise APIError(503, "the server is shutting down", kind="server_error")
-            return self.runtime.engine.complete(job.prompt, adapter=job.adapter,
-                                                max_tokens=s.max_tokens,
-                                                temperature=s.temperature, top_p=s.top_p,
-                                                stop=s.stop, on_text=on_text)
+    def answer(self, job: Job, out: Completion) -> str:
+        """The text a choice answers with (chat: cut and stripped as the format says)."""
+        return parse_response(out.text, job.fmt) if job.chat else out.text
 
-    def response(self, job: Job, out: Completion) -> dict:
+    def response(self, job: Job, outs: list[Completion]) -> dict:
         """The OpenAI response object for a finished job."""
-        if job.chat:
-            choice = {"index": 0, "message": {"role": "assistant",
-                                              "content": parse_response(out.text, job.fmt)},
-                      "logprobs": None, "finish_reason": out.finish_reason}
-        else:
-            choice = {"text": out.text, "index": 0, "logprobs": None,
-                      "finish_reason": out.finish_reason}
-        return {**self.envelope(job), "choices": [choice], "usage": usage(out),
-                "locollm": self.trace(job, out)}
+        choices = []
+        for i, out in enumerate(outs):
+            if job.chat:
+                choices.append({"index": i, "message": {"role": "assistant",
+                                                        "content": self.answer(job, out)},
+                                "logprobs": None, "finish_reason": out.finish_reason})
+            else:
+                choices.append({"text": out.text, "index": i, "logprobs": None,
+                                "finish_reason": out.finish_reason})
+        return {**self.envelope(job), "choices": choices, "usage": usage(outs),
+                "locollm": self.trace(job, outs)}
 
-    def envelope(self, job: Job) -> dict:
+    def envelope(self, job: Job, chunk: bool = False) -> dict:
         """The fields every response and stream chunk of ``job`` starts with."""
-        return {"id": job.id, "object": "chat.completion" if job.chat else "text_completion",
-                "created": int(time.time()), "model": job.model}
+        kind = "chat.completion" if job.chat else "text_completion"
+        return {"id": job.id, "object": kind + (".chunk" if chunk and job.chat else ""),
+                "created": int(time.time()), "model": job.model, "system_fingerprint": None}
 
     @staticmethod
-    def trace(job: Job, out: Completion | None = None) -> dict:
-        """locollm's extra field: the adapter used, why, and the generation time."""
-        info: dict[str, Any] = {"adapter": job.adapter}
+    def trace(job: Job, outs: list[Completion] | None = None) -> dict:
+        """locollm's extra field: the adapters used, why, and the generation time."""
+        info: dict[str, Any] = {"adapter": adapter_label(job.adapters),
+                                "adapters": [{"name": n, "scale": s} for n, s in job.adapters]}
         if job.route is not None:
             info["route"] = job.route.reason()
             info["matched"] = list(job.route.matched)
-        if out is not None:
-            info["latency_s"] = round(out.latency_s, 4)
+        if outs:
+            info["latency_s"] = round(max(o.latency_s for o in outs), 4)
         return info
 
 
-# ------------------------------------------------------------------------------------- HTTP
-class Handler(BaseHTTPRequestHandler):
-    """Routes requests to the :class:`Service`; every failure becomes a JSON error."""
+# ---------------------------------------------------------------------------------- HTTP
+def _error(exc: APIError) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
-    server_version = f"locollm/{__version__}"
-    server: LocoServer
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        self._dispatch("GET")
+def _validation_error(exc) -> APIError:
+    """FastAPI's validation errors as one OpenAI 400 naming the first bad field."""
+    errors = exc.errors()
+    first = errors[0] if errors else {}
+    if first.get("type") == "json_invalid":
+        return APIError(400, f"could not parse the JSON body ({first.get('msg', '')})")
+    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+    if first.get("type") == "model_attributes_type" or not loc and "dict" in first.get("msg", ""):
+        return APIError(400, "the JSON body must be an object")
+    param = loc[0] if loc else None
+    where = ".".join(loc) or "body"
+    message = first.get("msg", "invalid request")
+    if first.get("type") == "extra_forbidden":
+        message = "unrecognized request argument"
+    return APIError(400, f"{where}: {message}", param=param)
 
-    def do_POST(self) -> None:  # noqa: N802
-        self._dispatch("POST")
 
-    def do_PUT(self) -> None:  # noqa: N802
-        self._dispatch("PUT")
+class _BodyLimit:
+    """Refuse request bodies over ``limit`` bytes with a 413, before any parsing."""
 
-    def do_DELETE(self) -> None:  # noqa: N802
-        self._dispatch("DELETE")
+    def __init__(self, app, limit: int) -> None:
+        self.app, self.limit = app, limit
 
-    def _dispatch(self, method: str) -> None:
-        service = self.server.service
-        path = urlsplit(self.path).path.rstrip("/") or "/"
-        gets: dict[str, Callable[[], Any]] = {
-            "/health": service.health, "/v1/models": service.models,
-            "/lora-adapters": service.lora_adapters}
-        posts = {"/v1/completions": False, "/v1/chat/completions": True}
-        try:
-            if path.startswith("/v1/models/") and method == "GET":
-                self._send(200, self._model(path.removeprefix("/v1/models/")))
-            elif path in gets or path in posts:
-                allowed = "GET" if path in gets else "POST"
-                if method != allowed:
-                    raise APIError(405, f"{path} takes {allowed}, not {method}")
-                if path in gets:
-                    self._send(200, gets[path]())
-                else:
-                    self._generate(service, posts[path])
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(scope, send)
+            return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.limit:
+                await self._refuse(scope, send)
+                return
+        sent = False
+
+        async def replay():
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope, send) -> None:
+        response = JSONResponse(APIError(413, f"request body over {self.limit} bytes").body(),
+                                status_code=413, headers={"Connection": "close"})
+        await response(scope, None, send)
+
+
+_BEARER = HTTPBearer(auto_error=False, description="the server's --api-key")
+
+
+async def _check_key(request: Request, creds: Annotated[HTTPAuthorizationCredentials | None,
+                                                        Depends(_BEARER)]) -> None:
+    """Refuse a request without the server's API key (when it has one) with a 401."""
+    key = request.app.state.service.config.api_key
+    if key is None:
+        return
+    if creds is None or not secrets.compare_digest(creds.credentials.encode(), key.encode()):
+        raise APIError(401, "a valid API key is required (Authorization: Bearer KEY)",
+                       kind="authentication_error", code="invalid_api_key",
+                       headers={"WWW-Authenticate": "Bearer"})
+
+
+def create_app(service: Service) -> FastAPI:
+    """The FastAPI application over ``service`` (closes it on shutdown)."""
+    config = service.config
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        yield
+        if service.owns_runtime:
+            await asyncio.to_thread(service.close)  # waits for generations in flight
+
+    app = FastAPI(title="locollm", version=__version__, lifespan=lifespan,
+                  description="OpenAI-compatible API over a base model and its LoRA adapters, "
+                  "batched across adapters.")
+    app.state.service = service
+    guard = [Depends(_check_key)]
+
+    @app.exception_handler(APIError)
+    async def api_error(_request, exc: APIError):
+        return _error(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request, exc: RequestValidationError):
+        return _error(_validation_error(exc))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_request, exc: HTTPException):
+        kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+        message = {404: "no such endpoint", 405: "method not allowed"}.get(
+            exc.status_code, str(exc.detail))
+        return _error(APIError(exc.status_code, message, kind=kind,
+                               headers=dict(exc.headers or {})))
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception):
+        sys.stderr.write(f"locollm serve: internal error on {request.url.path}: {exc!r}\n")
+        return JSONResponse(APIError(500, f"internal error ({type(exc).__name__})",
+                                     kind="server_error").body(), status_code=500)
+
+    @app.get("/health", dependencies=guard)
+    async def health() -> dict:
+        return service.health()
+
+    @app.get("/v1/models", dependencies=guard)
+    async def models() -> dict:
+        return service.models()
+
+    @app.get("/v1/models/{model_id}", dependencies=guard)
+    async def model(model_id: str) -> dict:
+        return service.model(model_id)
+
+    @app.get("/lora-adapters", dependencies=guard)
+    async def lora_adapters() -> list[dict]:
+        return service.lora_adapters()
+
+    @app.post("/v1/completions", dependencies=guard)
+    async def completions(body: CompletionRequest, request: Request):
+        return await _generate(service, service.prepare(body, chat=False), request)
+
+    @app.post("/v1/chat/completions", dependencies=guard)
+    async def chat_completions(body: ChatRequest, request: Request):
+        return await _generate(service, service.prepare(body, chat=True), request)
+
+    app.add_middleware(_BodyLimit, limit=config.max_body)
+    if config.cors:
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=list(config.cors),
+                           allow_methods=["GET", "POST", "OPTIONS"],
+                           allow_headers=["Authorization", "Content-Type"])
+    return app
+
+
+async def _generate(service: Service, job: Job, request: Request):
+    """Run ``job``: a JSON response, or server-sent events when it streams."""
+    loop = asyncio.get_running_loop()
+    events: asyncio.Queue = asyncio.Queue()
+
+    def listener(choice: int, kind: str, value: Any) -> None:  # the scheduler's thread
+        if job.stream or kind != "text":
+            loop.call_soon_threadsafe(events.put_nowait, (choice, kind, value))
+
+    tickets = service.submit(job, listener)
+    if job.stream:
+        return StreamingResponse(_events(service, job, tickets, events),
+                                 media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})
+    outs: list[Completion | None] = [None] * len(tickets)
+    try:
+        while any(o is None for o in outs):
+            try:
+                choice, kind, value = await asyncio.wait_for(events.get(), 0.5)
+            except asyncio.TimeoutError:
+                if await request.is_disconnected():  # nobody will read the answer
+                    raise Cancelled("client disconnected") from None
+                continue
+            if kind == "error":
+                raise value
+            outs[choice] = value
+    except Cancelled:
+        for ticket in tickets:
+            ticket.cancel()
+        return JSONResponse(APIError(499, "client closed the request").body(), 499)
+    except LocollmError as exc:  # the engine refused it (e.g. a grammar llama.cpp rejects)
+        for ticket in tickets:
+            ticket.cancel()
+        raise APIError(400, exc.render()) from exc
+    except BaseException:
+        for ticket in tickets:
+            ticket.cancel()
+        raise
+    return service.response(job, outs)  # type: ignore[arg-type]
+
+
+def _sse(data: Any) -> bytes:
+    return b"data: " + json.dumps(data).encode("utf-8") + b"\n\n"
+
+
+async def _events(service: Service, job: Job, tickets: list[Ticket],
+                  events: asyncio.Queue) -> AsyncIterator[bytes]:
+    """The server-sent events of a streamed job; closing it (client gone) cancels it."""
+    outs: dict[int, Completion] = {}
+    started: set[int] = set()
+    extra = {"usage": None} if job.include_usage else {}
+
+    def chunk(choice: int, payload: dict, finish: str | None = None) -> bytes:
+        body = service.envelope(job, chunk=True)
+        body["choices"] = [{"index": choice, "logprobs": None, "finish_reason": finish,
+                            **payload}]
+        return _sse({**body, **extra})
+
+    try:
+        if job.chat:
+            for i in range(len(tickets)):
+                yield chunk(i, {"delta": {"role": "assistant", "content": ""}})
+        while len(outs) < len(tickets):
+            choice, kind, value = await events.get()
+            if kind == "text":
+                if job.chat and choice not in started:
+                    value = value.lstrip()  # as parse_response strips the whole answer
+                    if not value:
+                        continue
+                started.add(choice)
+                yield chunk(choice, {"delta": {"content": value}} if job.chat
+                            else {"text": value})
+            elif kind == "done":
+                outs[choice] = value
+                yield chunk(choice, {"delta": {}} if job.chat else {"text": ""},
+                            value.finish_reason)
             else:
-                raise APIError(404, f"no endpoint {path}", kind="not_found_error")
-        except APIError as exc:
-            self._send(exc.status, exc.body())
-        except LocollmError as exc:  # the engine refused the input (e.g. prompt too long)
-            self._send(400, APIError(400, exc.render()).body())
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client left
-        except Exception as exc:  # a bug: say so without a traceback, log one line
-            self.log_error("internal error on %s: %r", path, exc)
-            self._send(500, APIError(500, f"internal error ({type(exc).__name__})",
-                                     kind="server_error").body())
-
-    def _model(self, model_id: str) -> dict:
-        for row in self.server.service.models()["data"]:
-            if row["id"] == model_id:
-                return row
-        raise APIError(404, f"model {model_id!r} not found", code="model_not_found")
-
-    def _generate(self, service: Service, chat: bool) -> None:
-        job = service.prepare(_json_body(self), chat)
-        if not job.settings.stream:
-            self._send(200, service.response(job, service.run(job)))
-            return
-        stream = EventStream(self, service, job)
-        out = service.run(job, stream.text)
-        stream.finish(out)
-
-    def _send(self, status: int, body: Any) -> None:
-        if getattr(self, "_streaming", False):
-            return  # headers are gone: the stream just ends
-        data = json.dumps(body).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None
-                   ) -> None:
-        """http.server's own refusals (bad request line, unknown method) as JSON too."""
-        self.close_connection = True
-        self._send(code, APIError(code, message or explain or "bad request").body())
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (base signature)
-        if self.server.verbose:
-            super().log_message(format, *args)
-
-    def log_error(self, format: str, *args: Any) -> None:  # noqa: A002
-        sys.stderr.write(f"locollm serve: {format % args}\n")
+                message = value.render() if isinstance(value, LocollmError) else (
+                    f"internal error ({type(value).__name__})")
+                yield _sse(APIError(500, message, kind="server_error").body())
+                return
+        done = [outs[i] for i in range(len(tickets))]
+        if job.include_usage:
+            tail = service.envelope(job, chunk=True)
+            yield _sse({**tail, "choices": [], "usage": usage(done),
+                        "locollm": service.trace(job, done)})
+        yield b"data: [DONE]\n\n"
+    finally:
+        for ticket in tickets:
+            ticket.cancel()  # a no-op for the finished ones
 
 
-class EventStream:
-    """Server-sent events for one streamed job; headers go out with the first piece of text,
-    so an error before any output still gets a proper JSON error response."""
+class LocoServer:
+    """uvicorn serving :func:`create_app` on a socket bound up front (so a bad port or one in
+    use is a clear error, and port 0 is known before serving)."""
 
-    def __init__(self, handler: Handler, service: Service, job: Job) -> None:
-        self.handler, self.service, self.job = handler, service, job
-        self.started = False
-        self.seen_text = False
+    def __init__(self, service: Service, sock: socket.socket) -> None:
+        import uvicorn
 
-    def _start(self) -> None:
-        if self.started:
-            return
-        h = self.handler
-        h.send_response(200)
-        h.send_header("Content-Type", "text/event-stream")
-        h.send_header("Cache-Control", "no-cache")
-        h.end_headers()
-        h._streaming = True
-        self.started = True
-        if self.job.chat:
-            self._event({"delta": {"role": "assistant", "content": ""}})
-
-    def _event(self, choice: dict, **extra: Any) -> None:
-        chunk = self.service.envelope(self.job)
-        if self.job.chat:
-            chunk["object"] = "chat.completion.chunk"
-        chunk.update(choices=[{"index": 0, "logprobs": None, "finish_reason": None, **choice}],
-                     **extra)
-        self.handler.wfile.write(b"data: " + json.dumps(chunk).encode("utf-8") + b"\n\n")
-        self.handler.wfile.flush()
-
-    def text(self, piece: str) -> None:
-        """One generated piece (the chat answer is stripped at its start, as when whole)."""
-        self._start()
-        if self.job.chat and not self.seen_text:
-            piece = piece.lstrip()
-        if not piece:
-            return
-        self.seen_text = True
-        self._event({"delta": {"content": piece}} if self.job.chat else {"text": piece})
-
-    def finish(self, out: Completion) -> None:
-        """The closing chunk (finish reason, usage, locollm's trace), then ``[DONE]``."""
-        self._start()
-        choice = {"delta": {}} if self.job.chat else {"text": ""}
-        self._event({**choice, "finish_reason": out.finish_reason}, usage=usage(out),
-                    locollm=self.service.trace(self.job, out))
-        self.handler.wfile.write(b"data: [DONE]\n\n")
-        self.handler.wfile.flush()
-
-
-class LocoServer(ThreadingHTTPServer):
-    """A threading HTTP server that carries the :class:`Service`."""
-
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], service: Service, verbose: bool = False):
-        super().__init__(address, Handler)
         self.service = service
-        self.verbose = verbose
+        self.socket = sock
+        config = service.config
+        self._uvicorn = uvicorn.Server(uvicorn.Config(
+            create_app(service), log_level="info" if config.verbose else "warning",
+            access_log=config.verbose, limit_concurrency=config.max_connections,
+            timeout_keep_alive=config.keep_alive_s, timeout_graceful_shutdown=30,
+            lifespan="on", server_header=False))
+        self._thread: threading.Thread | None = None
 
-    def server_close(self) -> None:
-        """Stop listening, then free the runtime (waiting for a generation in flight: handler
-        threads outlive ``shutdown()``, and freeing llama.cpp under one would crash)."""
-        super().server_close()
-        self.service.close()
+    @property
+    def server_address(self) -> tuple[str, int]:
+        """(host, port) actually bound."""
+        return self.socket.getsockname()[:2]
 
     @property
     def url(self) -> str:
         """Base URL of the OpenAI API, e.g. ``http://127.0.0.1:8000/v1``."""
-        host, port = self.server_address[:2]
+        host, port = self.server_address
+        host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{port}/v1"
 
+    def serve_forever(self) -> None:
+        """Serve until interrupted (Ctrl-C / SIGTERM finish the requests in flight first)."""
+        self._uvicorn.run(sockets=[self.socket])
 
-def make_server(runtime: Runtime, host: str = "127.0.0.1", port: int = 8000,
-                verbose: bool = False) -> LocoServer:
-    """Bind the server (port 0: any free port); call ``serve_forever()`` to run it.
+    def start(self) -> LocoServer:
+        """Serve in a background thread; returns once it accepts connections."""
+        self._thread = threading.Thread(target=self.serve_forever, name="locollm-serve",
+                                        daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self._uvicorn.started and self._thread.is_alive():
+            if time.monotonic() > deadline:
+                raise LocollmError("the server did not start within 30 s")
+            time.sleep(0.01)
+        return self
 
-    ``server_close()`` closes ``runtime`` too.
-    """
+    def shutdown(self) -> None:
+        """Stop a server started with :meth:`start` (waits for requests in flight)."""
+        self._uvicorn.should_exit = True
+        if self._thread is not None:
+            self._thread.join(60)
+
+    def server_close(self, close_runtime: bool = True) -> None:
+        """Close the socket and (``close_runtime``) free the runtime, after the generations
+        in flight."""
+        with contextlib.suppress(OSError):
+            self.socket.close()
+        if close_runtime:
+            self.service.close()
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on (host, port), or a :class:`LocollmError` saying why not."""
     try:
-        return LocoServer((host, port), Service(runtime), verbose)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.create_server((host, port), family=family, backlog=128)
+    except OverflowError as exc:
+        raise LocollmError(f"port {port} is out of range", fix="use 0 to 65535") from exc
     except OSError as exc:
         raise LocollmError(f"cannot listen on {host}:{port} ({exc.strerror or exc})",
                            fix="pick another --port, or stop what holds it") from exc
+    sock.set_inheritable(True)
+    return sock
+
+
+def make_server(runtime: Runtime, host: str = "127.0.0.1", port: int = 8000,
+                verbose: bool = False, config: ServeConfig | None = None) -> LocoServer:
+    """Bind the server (port 0: any free port); ``serve_forever()`` or ``start()`` runs it.
+
+    ``server_close()`` closes ``runtime`` too.
+    """
+    config = config or ServeConfig(host=host, port=port, verbose=verbose)
+    service = Service(runtime, config)
+    return LocoServer(service, bind(config.host, config.port))

@@ -78,6 +78,7 @@ class Runtime:
     router: Router
     # instruction an adapter was trained with, so a bare question becomes its input
     instructions: dict[str, str | None] = field(default_factory=dict)
+    router_name: str = "keywords"  # which router "auto" uses (keywords or classifier)
 
     def prompt_format(self, adapter: str | None) -> PromptFormat:
         """The prompt format of ``adapter`` (None: the base's default)."""
@@ -94,12 +95,13 @@ class Runtime:
 def open_runtime(adapters: list[str | Path] | None = None, *, base_model: str | None = None,
                  registry: str | Path | None = None, adapters_root: str | Path = "adapters",
                  instruction_for: Callable[[Path], str | None] | None = None,
-                 config: EngineConfig | None = None) -> Runtime:
+                 config: EngineConfig | None = None, router: str | None = None) -> Runtime:
     """Open the base once with ``adapters`` (names or folders; None: every trained adapter
-    under ``adapters_root``), and a router over their registry keywords."""
+    under ``adapters_root``), and the ``router`` for "auto" (keywords or classifier; None:
+    the default, see :func:`locollm.runtime.router.default_router`)."""
     from ..adapter.meta import trained_adapters
     from ..adapter.registry import load_registry, registry_path
-    from .router import Router
+    from .router import default_router, make_router
 
     root = Path(adapters_root)
     if adapters is None:
@@ -119,5 +121,6 @@ def open_runtime(adapters: list[str | Path] | None = None, *, base_model: str | 
     base_name = Path(wanted).stem if wanted.endswith(".gguf") else wanted
     instruction_for = instruction_for or default_instruction
     instructions = {n: instruction_for(f) for n, f in names.items()}
-    return Runtime(engine, base_name, metas, names, Router.from_registry(reg, list(metas)),
-                   instructions)
+    kind = router or default_router(names)
+    return Runtime(engine, base_name, metas, names, make_router(kind, reg, names),
+                   instructions, kind)

@@ -1,0 +1,367 @@
+"""Continuous batching across adapters: many requests decoded together in one llama.cpp context.
+
+Each request takes a *slot* (a KV sequence of the engine's context). A worker thread loops:
+admit waiting requests into free slots (each prompt evaluated in a decode call of its own, the
+same call it gets when run alone), then one *step*: the running sequences are grouped by
+adapter set and each group is decoded as one batch with its set applied, one token per
+sequence. New requests join between steps; a finished or cancelled request frees its slot at
+once. With ``reuse_prefix`` a free slot keeps its KV cache keyed by (adapter set, tokens), and a
+new request with the same set reuses the longest shared prefix; a slot never serves another
+adapter set's prefix.
+
+Callers never run llama.cpp: they :meth:`Scheduler.submit` a :class:`GenRequest` and read the
+:class:`Ticket`'s events (text pieces, then the :class:`Completion`) in their own thread, or
+through a ``listener`` called by the worker (the server's event loop).
+"""
+
+from __future__ import annotations
+
+import codecs
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..errors import RuntimeEngineError
+from .generation import AdapterSet, Completion, GenRequest, StopScanner, adapter_label
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+
+class QueueFull(RuntimeEngineError):
+    """More requests are waiting than the scheduler accepts (the server answers 429)."""
+
+
+class Cancelled(RuntimeEngineError):
+    """The request was cancelled (its client left, or the engine closed without draining)."""
+
+
+Listener = Callable[[str, Any], object]
+
+
+class Ticket:
+    """One submitted request: its events, its result, and a way to cancel it.
+
+    Events are ``("text", str)`` pieces, then ``("done", Completion)`` or ``("error", exc)``.
+    """
+
+    def __init__(self, scheduler: Scheduler, request: GenRequest, tokens: list[int],
+                 max_tokens: int, listener: Listener | None,
+                 on_finish: Callable[[Ticket], object] | None) -> None:
+        self.scheduler = scheduler
+        self.request = request
+        self.tokens = tokens
+        self.max_tokens = max_tokens
+        self.adapters: AdapterSet = request.adapter_set()
+        self.listener = listener
+        self.on_finish = on_finish
+        self.submitted = time.perf_counter()
+        self.cancelled = threading.Event()
+        self.done = threading.Event()
+        self.result: Completion | None = None
+        self.error: BaseException | None = None
+        self._events: queue.SimpleQueue = queue.SimpleQueue()
+
+    def emit(self, kind: str, value: Any) -> None:
+        """Hand one event to the listener or the queue (worker side; never raises)."""
+        if kind == "done":
+            self.result = value
+        elif kind == "error":
+            self.error = value
+        try:
+            if self.listener is not None:
+                self.listener(kind, value)
+            else:
+                self._events.put((kind, value))
+        except Exception:  # a closed event loop: nobody is listening any more
+            pass
+        if kind in ("done", "error"):
+            self.done.set()
+            if self.on_finish is not None:
+                self.on_finish(self)
+
+    def cancel(self) -> None:
+        """Stop generating for this request (its slot frees at the next step)."""
+        if not self.done.is_set():
+            self.cancelled.set()
+            self.scheduler.wake()
+
+    def wait(self, on_text: Callable[[str], object] | None = None) -> Completion:
+        """Block until the answer is complete, passing text pieces to ``on_text``.
+
+        If ``on_text`` raises (the reader went away), the request is cancelled and the
+        exception propagates.
+        """
+        if self.listener is not None:
+            raise RuntimeError("a ticket with a listener is read through the listener")
+        while True:
+            kind, value = self._events.get()
+            if kind == "text":
+                if on_text is not None:
+                    try:
+                        on_text(value)
+                    except BaseException:
+                        self.cancel()
+                        raise
+            elif kind == "done":
+                return value
+            else:
+                raise value
+
+
+@dataclass
+class _Slot:
+    """A KV sequence of the context and the request running in it."""
+
+    seq: int
+    key: AdapterSet = ()  # adapter set the cached tokens were computed with
+    cached: list[int] = field(default_factory=list)  # tokens whose KV this sequence holds
+    ticket: Ticket | None = None
+    sampler: Any = None
+    scanner: StopScanner | None = None
+    decoder: Any = None
+    pending: int = -1  # sampled, not yet decoded
+    generated: int = 0
+    started: float = 0.0
+    first_token: float | None = None
+    deadline: float | None = None
+
+
+class Scheduler:
+    """Runs submitted requests on an engine, batching them step by step (see module doc)."""
+
+    def __init__(self, engine: Engine, max_queue: int | None = None) -> None:
+        self.engine = engine
+        self.max_queue = max_queue  # requests allowed to wait for a slot; None: no limit
+        self.slots = [_Slot(i) for i in range(max(1, engine.config.n_seq_max))]
+        self._queue: deque[Ticket] = deque()
+        self._cv = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self.steps = 0  # decode steps run (for benches and tests)
+        self.max_batch = 0  # most sequences decoded in one call
+        self.reused = 0  # prompt tokens whose cached KV was reused (reuse_prefix)
+
+    # ------------------------------------------------------------------ caller side
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for a slot."""
+        return len(self._queue)
+
+    @property
+    def running(self) -> int:
+        """Requests holding a slot."""
+        return sum(s.ticket is not None for s in self.slots)
+
+    def submit(self, request: GenRequest, *, listener: Listener | None = None,
+               on_finish: Callable[[Ticket], object] | None = None) -> Ticket:
+        """Queue ``request``; raises :class:`QueueFull`, or for an unusable request."""
+        tokens, max_tokens = self.engine.prepare(request)
+        ticket = Ticket(self, request, tokens, max_tokens, listener, on_finish)
+        with self._cv:
+            if self._stopping:
+                raise RuntimeEngineError("the engine is shutting down")
+            if self.max_queue is not None and len(self._queue) >= self.max_queue and \
+                    all(s.ticket is not None for s in self.slots):
+                raise QueueFull(f"{len(self._queue)} requests are already waiting")
+            self._queue.append(ticket)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="locollm-scheduler",
+                                                daemon=True)
+                self._thread.start()
+            self._cv.notify()
+        return ticket
+
+    def wake(self) -> None:
+        """Let the worker look at the queue and the cancel flags now."""
+        with self._cv:
+            self._cv.notify()
+
+    def forget_cache(self) -> None:
+        """Drop the cached prefixes of the free slots."""
+        with self._cv:
+            for slot in self.slots:
+                if slot.ticket is None and slot.cached:
+                    self.engine.forget(slot.seq)
+                    slot.cached = []
+
+    def stop(self, drain: bool = True) -> None:
+        """Stop taking requests; finish those accepted (``drain``) or cancel them; join."""
+        with self._cv:
+            self._stopping = True
+            if not drain:
+                for ticket in [*self._queue, *(s.ticket for s in self.slots if s.ticket)]:
+                    ticket.cancelled.set()
+            self._cv.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join()
+
+    # ------------------------------------------------------------------ worker side
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                while not (self._queue or self.running or self._stopping):
+                    self._cv.wait()
+                if self._stopping and not self._queue and not self.running:
+                    self._thread = None
+                    return
+                admitted = []
+                while self._queue:
+                    slot = self._free_slot(self._queue[0])
+                    if slot is None:
+                        break
+                    slot.ticket = self._queue.popleft()
+                    admitted.append(slot)
+            try:
+                for slot in admitted:
+                    self._admit(slot)
+                self._reap()
+                groups: dict[AdapterSet, list[_Slot]] = {}
+                for slot in self.slots:
+                    if slot.ticket is not None:
+                        groups.setdefault(slot.key, []).append(slot)
+                for key in sorted(groups):
+                    self._step(key, groups[key])
+            except Exception as exc:  # a bug or a llama.cpp failure: fail what was running
+                for slot in self.slots:
+                    if slot.ticket is not None:
+                        self._finish(slot, error=exc)
+
+    def _free_slot(self, ticket: Ticket) -> _Slot | None:
+        """A free slot for ``ticket``: with ``reuse_prefix`` the one sharing the longest
+        prefix under the same adapter set; else the one holding the least cache."""
+        free = [s for s in self.slots if s.ticket is None]
+        if not free:
+            return None
+        if self.engine.config.reuse_prefix:
+            same = [s for s in free if s.key == ticket.adapters and s.cached]
+            if same:
+                best = max(same, key=lambda s: _common(s.cached, ticket.tokens))
+                if _common(best.cached, ticket.tokens):
+                    return best
+
+        def neighbours(slot: _Slot) -> int:
+            """Running neighbours with the same adapter set: llama.cpp evaluates rows of
+            consecutive sequences together, so like requests sit side by side."""
+            near = [self.slots[i] for i in (slot.seq - 1, slot.seq + 1)
+                    if 0 <= i < len(self.slots)]
+            return sum(n.ticket is not None and n.ticket.adapters == ticket.adapters
+                       for n in near)
+
+        return min(free, key=lambda s: (-neighbours(s), len(s.cached), s.seq))
+
+    def _admit(self, slot: _Slot) -> None:
+        """Evaluate the prompt of the slot's new request and sample its first token."""
+        ticket = slot.ticket
+        assert ticket is not None
+        if ticket.cancelled.is_set():
+            self._finish(slot, error=Cancelled("cancelled before it started"))
+            return
+        request, tokens = ticket.request, ticket.tokens
+        keep = 0
+        if self.engine.config.reuse_prefix and slot.key == ticket.adapters:
+            keep = min(_common(slot.cached, tokens), len(tokens) - 1)
+        if not self.engine.forget(slot.seq, keep):
+            keep = 0
+        slot.key, slot.cached = ticket.adapters, tokens[:keep]
+        self.reused += keep
+        slot.started = time.perf_counter()
+        slot.generated, slot.first_token, slot.pending = 0, None, -1
+        limit = request.time_limit_s
+        slot.deadline = None if limit is None else ticket.submitted + limit
+        slot.scanner = StopScanner(request.stop)
+        slot.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        try:
+            slot.sampler = self.engine.sampler(request, ticket.max_tokens)
+            index = self.engine.decode(ticket.adapters, [(slot.seq, tokens[keep:], keep)])[0]
+        except Exception as exc:
+            self._finish(slot, error=exc)
+            return
+        slot.cached = list(tokens)
+        self._accept(slot, self.engine.sample(slot.sampler, index))
+
+    def _step(self, key: AdapterSet, slots: list[_Slot]) -> None:
+        """Decode one token for each of ``slots`` (all under adapter set ``key``): in one
+        call, or row by row where batching would change an adapter's rounding."""
+        engine = self.engine
+        if key and engine.config.batch_invariant and not engine.exact_adapter_batches:
+            for slot in slots:
+                self._decode_step(key, [slot])
+        else:
+            self._decode_step(key, sorted(slots, key=lambda s: s.seq))
+
+    def _decode_step(self, key: AdapterSet, slots: list[_Slot]) -> None:
+        rows = [(s.seq, [s.pending], len(s.cached)) for s in slots]
+        indices = self.engine.decode(key, rows)
+        self.steps += 1
+        self.max_batch = max(self.max_batch, len(rows))
+        for slot, index in zip(slots, indices, strict=True):
+            slot.cached.append(slot.pending)
+            self._accept(slot, self.engine.sample(slot.sampler, index))
+
+    def _accept(self, slot: _Slot, token: int) -> None:
+        """Take one sampled token: stream its text, or finish the request."""
+        ticket = slot.ticket
+        assert ticket is not None and slot.scanner is not None
+        if slot.first_token is None:
+            slot.first_token = time.perf_counter() - ticket.submitted
+        if self.engine.is_end(token):
+            self._finish(slot, "stop")
+            return
+        slot.generated += 1
+        text = slot.scanner.feed(slot.decoder.decode(self.engine.piece(token)))
+        if text:
+            ticket.emit("text", text)
+        if slot.scanner.stopped:
+            self._finish(slot, "stop")
+        elif slot.generated >= ticket.max_tokens or (
+                slot.deadline is not None and time.perf_counter() > slot.deadline):
+            self._finish(slot, "length")
+        else:
+            slot.pending = token
+
+    def _reap(self) -> None:
+        """Free the slots of cancelled requests."""
+        for slot in self.slots:
+            if slot.ticket is not None and slot.ticket.cancelled.is_set():
+                self._finish(slot, error=Cancelled("cancelled"))
+
+    def _finish(self, slot: _Slot, reason: str = "stop", error: BaseException | None = None
+                ) -> None:
+        """End the slot's request with ``reason`` (or ``error``) and free the slot."""
+        ticket, scanner = slot.ticket, slot.scanner
+        assert ticket is not None
+        if slot.sampler is not None:
+            slot.sampler.close()
+            slot.sampler = None
+        if error is None and scanner is not None:
+            tail = scanner.feed(slot.decoder.decode(b"", final=True)) + scanner.flush()
+            if tail:
+                ticket.emit("text", tail)
+        if error is not None or not self.engine.config.reuse_prefix:
+            self.engine.forget(slot.seq)
+            slot.cached = []
+        with self._cv:
+            slot.ticket = None
+        if error is not None:
+            ticket.emit("error", error)
+            return
+        ticket.emit("done", Completion(
+            scanner.text if scanner else "", len(ticket.tokens), slot.generated,
+            time.perf_counter() - slot.started, reason, adapter_label(ticket.adapters),
+            slot.first_token))
+
+
+def _common(a: list[int], b: list[int]) -> int:
+    """Length of the common prefix of two token lists."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n

@@ -1,0 +1,189 @@
+"""Batching across adapters on real llama.cpp: one context, a KV sequence per request.
+
+Greedy answers of requests decoded together (several adapter sets, continuous admission) must
+equal the same requests run one by one, bit for bit; sampling honours seeds; prefixes are
+cached per adapter set only.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from helpers_adapters import make_adapter
+
+from locollm.adapter.meta import lora_gguf_path
+from locollm.errors import AdapterError, RuntimeEngineError
+from locollm.prompt import format_prompt
+from locollm.runtime.engine import Engine, EngineConfig, GenRequest, gpu_layers, pick_threads
+from locollm.runtime.generation import StopScanner, adapter_label
+
+QUESTIONS = ["Name a colour.", "What is 47 + 35?",
+             "Tom has 3 apples and gets 4 more. How many apples does he have now?",
+             "What is the capital of France?"]
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory, shared_models):
+    from helpers_adapters import locollm_env
+
+    from locollm.models import resolve
+
+    folder = tmp_path_factory.mktemp("sched")
+    with locollm_env(folder, shared_models):
+        base = resolve("gemma-3-270m")
+        eng = Engine(base.gguf, EngineConfig(n_ctx=384, n_seq_max=6))
+        for name, seed, std in (("a", 1, 0.08), ("b", 2, 0.05)):
+            eng.load_adapter(name, lora_gguf_path(make_adapter(folder / name, base, std=std,
+                                                               seed=seed)))
+        yield eng
+        eng.close()
+
+
+def mixed_requests() -> list[GenRequest]:
+    """Base, a, b, and a+b over prompts of different lengths and answer lengths."""
+    sets = [{}, {"adapter": "a"}, {"adapter": "b"}, {"adapters": (("a", 1.0), ("b", 0.5))}]
+    return [GenRequest(format_prompt(q), max_tokens=6 + 3 * (i % 3), **sets[i % 4])
+            for i, q in enumerate(QUESTIONS * 2)]
+
+
+def test_greedy_batched_equals_one_by_one(engine):
+    requests = mixed_requests()
+    alone = [engine.complete(r.prompt, max_tokens=r.max_tokens, adapter=r.adapter,
+                             adapters=r.adapters) for r in requests]
+    steps, done = engine.scheduler.steps, []
+    together = engine.complete_batch(requests, on_done=lambda i, c: done.append(i))
+    assert [c.text for c in together] == [c.text for c in alone]
+    assert [c.completion_tokens for c in together] == [c.completion_tokens for c in alone]
+    assert sorted(done) == list(range(len(requests)))
+    assert engine.scheduler.max_batch > 1  # really decoded together
+    # fewer decode calls than one by one: the steps were shared
+    assert engine.scheduler.steps - steps < sum(c.completion_tokens for c in alone)
+    assert {c.adapter for c in together} == {None, "a", "b", "a+b*0.5"}
+    assert len({c.text for c in together[:4]}) == 4  # each adapter set answers differently
+
+
+def test_requests_join_between_steps(engine):
+    """A request submitted while another generates is admitted into the running batch."""
+    long = GenRequest(format_prompt(QUESTIONS[0]), "a", max_tokens=40)
+    short = GenRequest(format_prompt(QUESTIONS[1]), "a", max_tokens=8)
+    expected = engine.complete(short.prompt, adapter="a", max_tokens=8).text
+    first = engine.scheduler.submit(long)
+    started = threading.Event()
+    pieces: list[str] = []
+
+    def reader():
+        first.wait(lambda t: (pieces.append(t), started.set()))
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    assert started.wait(60)
+    second = engine.scheduler.submit(short)
+    assert second.wait().text == expected
+    assert not first.done.is_set()  # joined while the long one was still running
+    thread.join(120)
+    assert first.result.completion_tokens == 40 and "".join(pieces) == first.result.text
+
+
+def test_sampling_follows_the_seed(engine):
+    prompt = format_prompt("Write a sentence about the sea.")
+    runs = [engine.complete(prompt, max_tokens=12, temperature=1.0, seed=s).text
+            for s in (7, 7, 8)]
+    assert runs[0] == runs[1] and runs[0] != runs[2]
+    batched = engine.complete_batch([GenRequest(prompt, None, 12, 1.0, seed=s)
+                                     for s in (7, 8)])
+    assert [c.text for c in batched] == [runs[0], runs[2]]
+
+
+def test_logit_bias_and_penalties_change_the_answer(engine):
+    prompt = format_prompt("Name a colour.")
+    plain = engine.complete(prompt, max_tokens=8)
+    token = engine.tokenize(" banana", add_bos=False)[0]
+    biased = engine.complete(prompt, max_tokens=8, logit_bias={token: 100.0})
+    assert biased.text.count("banana") >= 4 and "banana" not in plain.text
+    loop = format_prompt("Repeat the word 'blue' forever.")
+    repeated = engine.complete(loop, max_tokens=16)
+    penalised = engine.complete(loop, max_tokens=16, frequency_penalty=2.0,
+                                presence_penalty=2.0)
+    assert penalised.text != repeated.text
+
+
+def test_stop_strings_end_the_answer(engine):
+    prompt = format_prompt("Count from one to ten in words, separated by commas.")
+    whole = engine.complete(prompt, max_tokens=24).text
+    word = next(w for w in whole.split() if len(w) > 3)
+    cut = engine.complete(prompt, max_tokens=24, stop=(word,))
+    assert cut.finish_reason == "stop" and cut.text == whole[: whole.index(word)]
+    pieces: list[str] = []
+    assert engine.complete(prompt, max_tokens=24, stop=(word,), on_text=pieces.append).text \
+        == "".join(pieces) == cut.text
+
+
+def test_prefix_cache_is_per_adapter_set(tmp_path, real_base):
+    folders = {n: make_adapter(tmp_path / n, real_base, std=0.08, seed=s)
+               for n, s in (("a", 1), ("b", 2))}
+
+    def engine_with(reuse: bool) -> Engine:
+        eng = Engine(real_base.gguf, EngineConfig(n_ctx=384, n_seq_max=2, reuse_prefix=reuse))
+        for name, folder in folders.items():
+            eng.load_adapter(name, lora_gguf_path(folder))
+        return eng
+
+    prompt = format_prompt("Explain in one sentence why the sky is blue.")
+    with engine_with(False) as fresh:
+        expected_b = fresh.complete(prompt, adapter="b", max_tokens=10).text
+    with engine_with(True) as eng:
+        eng.complete(prompt, adapter="a", max_tokens=10)
+        cached = [s for s in eng.scheduler.slots if s.cached]
+        assert len(cached) == 1 and cached[0].key == (("a", 1.0),)
+        # same prompt under b: a's cached prefix must not be used
+        assert eng.complete(prompt, adapter="b", max_tokens=10).text == expected_b
+        assert eng.scheduler.reused == 0
+        eng.complete(prompt + " ", adapter="a", max_tokens=4)
+        assert eng.scheduler.reused >= len(eng.tokenize(prompt)) - 1
+
+
+def test_cancel_frees_the_slot(engine):
+    ticket = engine.scheduler.submit(GenRequest(format_prompt(QUESTIONS[0]), max_tokens=300))
+    ticket.cancel()
+    with pytest.raises(RuntimeEngineError, match="cancelled"):
+        ticket.wait()
+    assert engine.scheduler.running == 0
+
+
+def test_a_bad_request_fails_before_any_starts(engine):
+    steps = engine.scheduler.steps
+    with pytest.raises(AdapterError, match="'nope' is not loaded"):
+        engine.complete_batch([GenRequest("hi"), GenRequest("hi", "nope")])
+    with pytest.raises(RuntimeEngineError, match="request 1: prompt is"):
+        engine.complete_batch([GenRequest("hi"), GenRequest("word " * 500)])
+    assert engine.scheduler.steps == steps
+
+
+def test_stop_scanner_holds_back_only_a_possible_stop():
+    scanner = StopScanner(["\n### ", "<eos>"])
+    assert scanner.feed("The answer") == "The answer"
+    assert scanner.feed(" is 5.\n") == " is 5."  # "\n" may start "\n### "
+    assert scanner.feed("#") == ""
+    assert scanner.feed("## Input") == ""  # "\n### " found: cut there
+    assert scanner.stopped and scanner.text == "The answer is 5."
+    other = StopScanner(["<eos>"])
+    assert other.feed("a <e") == "a " and other.feed("x") == "<ex" and other.flush() == ""
+
+
+def test_adapter_sets_are_normalised():
+    assert GenRequest("p", "a").adapter_set() == (("a", 1.0),)
+    assert GenRequest("p", "a", adapters=[("b", 0.5), ("a", 1.0)]).adapter_set() == (
+        ("a", 1.0), ("b", 0.5))
+    assert GenRequest("p", adapters=[("a", 0.0)]).adapter_set() == ()
+    assert adapter_label((("a", 1.0), ("b", 0.5))) == "a+b*0.5" and adapter_label(()) is None
+
+
+def test_gpu_layers_and_threads_decisions():
+    assert gpu_layers(None, gpu_offload=True) == -1
+    assert gpu_layers(None, gpu_offload=False) == 0
+    assert gpu_layers(12, gpu_offload=True) == 12 and gpu_layers(0, gpu_offload=True) == 0
+    assert pick_threads("3", 16, 8) == 3
+    assert pick_threads(None, 16, 6) == 6  # hybrid laptop: the performance cores
+    assert pick_threads(None, 2, None) == 1
+    assert pick_threads(None, 16, None) == 8
