@@ -88,7 +88,7 @@ def test_served_on_the_converted_base_and_evaluated(workspace, monkeypatch):
         runtime.close()
     out = _run("eval", "--adapter", "sums", "--base-model", "converted.gguf",
                "--max-tokens", "12")
-    assert "adapter:" in out and "verdict" in out
+    assert "  adapter  " in out and "verdict: " in out
     results = json.loads((workspace / "adapters" / "sums" / "eval" / "results.json")
                          .read_text())
     assert results["total"] == 6

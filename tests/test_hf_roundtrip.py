@@ -48,7 +48,7 @@ def test_conversion_matches_transformers_and_tokenizes_alike(arch):
     with Engine(converted) as eng:
         for text in PLAIN:
             assert eng.tokenize(text) == tokenizer(text)["input_ids"], (name, text)
-        template = eng.llm.metadata.get("tokenizer.chat_template")
+        template = eng.meta("tokenizer.chat_template")
     assert template == ARCHS[name].chat_template  # the chat template went along
 
 

@@ -352,7 +352,7 @@ def check_stops(gguf_file: str | Path, fmt=None) -> StopCheck:
     end = answer_end(gguf_file, fmt)
     with Engine(gguf_file, EngineConfig(n_ctx=64)) as eng:
         token = eng.tokenize(end, add_bos=False)[0] if end.strip() else eng.eos_token()
-        result = StopCheck(end, token, eng.token_text(token), eng.is_end_of_generation(token))
+        result = StopCheck(end, token, eng.token_text(token), eng.is_end(token))
     if not result.passed:
         raise CheckFailed(
             f"generation will not stop: an answer ends with {end!r}, whose token "

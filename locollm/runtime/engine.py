@@ -461,7 +461,7 @@ class Engine:
         import llama_cpp
 
         token = llama_cpp.llama_vocab_bos(self.vocab)
-        return "" if token < 0 else self._token_text(token)
+        return "" if token < 0 else self.token_text(token)
 
     @property
     def eos_text(self) -> str:
@@ -469,9 +469,10 @@ class Engine:
         import llama_cpp
 
         token = llama_cpp.llama_vocab_eos(self.vocab)
-        return "" if token < 0 else self._token_text(token)
+        return "" if token < 0 else self.token_text(token)
 
-    def _token_text(self, token: int) -> str:
+    def token_text(self, token: int) -> str:
+        """The vocabulary text of ``token`` (special tokens as written, e.g. <end_of_turn>)."""
         import llama_cpp
 
         return llama_cpp.llama_vocab_get_text(self.vocab, token).decode("utf-8", "replace")
@@ -573,17 +574,9 @@ class Engine:
 
     def eos_token(self) -> int:
         """The model's end-of-sequence token id."""
-        return self.llm.token_eos()
-
-    def token_text(self, token: int) -> str:
-        """The vocabulary text of ``token``."""
-        return self.llm._model.token_get_text(token)
-
-    def is_end_of_generation(self, token: int) -> bool:
-        """Whether llama.cpp stops generating at ``token`` (EOS, EOT and their kin)."""
         import llama_cpp
 
-        return bool(llama_cpp.llama_vocab_is_eog(self.llm._model.vocab, token))
+        return int(llama_cpp.llama_vocab_eos(self.vocab))
 
     def logits(self, tokens: list[int], adapter: str | None = None):
         """Logits (n_tokens x vocab, numpy) for ``tokens``; needs ``logits_all=True``.
