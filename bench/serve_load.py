@@ -16,7 +16,7 @@ units (math benchmark questions, out-of-domain questions), greedy, ``max_tokens`
    alternating, median ratio).
 
 Usage: python bench/serve_load.py [--requests 24] [--clients 8] [--max-tokens 24]
-       [--rounds 2] [--fast] [--threads-batch N]
+       [--rounds 2] [--fast] [--threads-batch N] [--speed-rounds 5]
        (--fast: EngineConfig.batch_invariant off; --threads-batch: threads of multi-token
        decode calls, the one-by-one run gets them too for its prompts)
 """
@@ -126,6 +126,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--fast", action="store_true", help="batch_invariant off")
     parser.add_argument("--threads-batch", type=int, help="EngineConfig.n_threads_batch")
+    parser.add_argument("--speed-rounds", type=int, default=5,
+                        help="alternating rounds of the server-vs-raw speed comparison")
     args = parser.parse_args()
 
     import openai
@@ -169,7 +171,7 @@ def main() -> None:
         scheduler = runtime.engine.scheduler
         threads = runtime.engine.threads
         server_rate, raw_rate, speed_ratio = speed(client, base.gguf, threads,
-                                                   max(3, args.rounds + 1))
+                                                   args.speed_rounds)
         server.shutdown()
         server.server_close()
 
