@@ -361,3 +361,26 @@ def test_closing_the_server_waits_for_the_generation_in_flight(tmp_path, shared_
         thread.join(60)
     status, body = results[0]
     assert status == 200 and body["usage"]["completion_tokens"] > 0
+
+
+def test_beyond_loopback_a_request_without_the_key_is_refused(runtime):
+    """Bound to every interface (0.0.0.0) the key is mandatory; reached here over loopback."""
+    with serving(runtime, True, host="0.0.0.0", api_key="k3y") as srv:
+        assert srv.server_address[0] == "0.0.0.0"
+        port = srv.server_address[1]
+        url = f"http://127.0.0.1:{port}/v1"
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn.request("POST", "/v1/chat/completions", json.dumps(
+            {"model": "base", "max_tokens": 2, "messages": [{"role": "user", "content": "hi"}]}),
+            {"Content-Type": "application/json"})  # no Authorization header
+        response = conn.getresponse()
+        assert response.status == 401
+        assert json.loads(response.read())["error"]["code"] == "invalid_api_key"
+        conn.close()
+        wrong = openai.OpenAI(base_url=url, api_key="guess", max_retries=0)
+        with pytest.raises(openai.AuthenticationError):
+            wrong.chat.completions.create(model="base", max_tokens=2,
+                                          messages=[{"role": "user", "content": "hi"}])
+        keyed = openai.OpenAI(base_url=url, api_key="k3y", max_retries=0)
+        assert keyed.chat.completions.create(model="base", max_tokens=2, messages=[
+            {"role": "user", "content": "hi"}]).choices[0].message.role == "assistant"
