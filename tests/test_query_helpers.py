@@ -27,16 +27,17 @@ def test_votes_sample_several_answers_and_pick_the_majority(real_base, tmp_path,
     monkeypatch.chdir(tmp_path)
     make_adapters_root(Path("adapters"), real_base)
     result = query("Tom has 3 apples and gets 4 more. How many now?", adapter="math",
-                   max_tokens=12, votes=3)
+                   max_tokens=12, votes=3, reread_question=True)
     assert len(result.samples) == 3 and result.settings["votes"] == 3
     assert result.settings["temperature"] == 0.7 and result.settings["reread"] is True
     assert result.answer in result.samples
     assert result.settings["majority"] == majority(result.samples)[1]
-    plain = query("Tom has 3 apples.", adapter="math", max_tokens=8, reread_question=False)
-    assert plain.samples is None and plain.settings["reread"] is False
+    plain = query("Tom has 3 apples.", adapter="math", max_tokens=8)
+    assert plain.samples is None and plain.settings["reread"] is False  # the default
     assert plain.completion.prompt_tokens < query("Tom has 3 apples.", adapter="math",
-                                                  max_tokens=8).completion.prompt_tokens
+                                                  max_tokens=8, reread_question=True
+                                                  ).completion.prompt_tokens
     cli_run = CliRunner().invoke(cli, ["query", "What is 2 + 2?", "--adapter", "math",
-                                       "--votes", "2", "--max-tokens", "8", "--no-reread"])
+                                       "--votes", "2", "--max-tokens", "8", "--reread"])
     assert cli_run.exit_code == 0, cli_run.output
     assert "/2 votes]" in cli_run.stderr
