@@ -36,6 +36,10 @@ class QueueFull(RuntimeEngineError):
     """More requests are waiting than the scheduler accepts (the server answers 429)."""
 
 
+class ShuttingDown(RuntimeEngineError):
+    """The engine is closing and takes no new requests (the server answers 503)."""
+
+
 class Cancelled(RuntimeEngineError):
     """The request was cancelled (its client left, or the engine closed without draining)."""
 
@@ -164,7 +168,7 @@ class Scheduler:
         ticket = Ticket(self, request, tokens, max_tokens, listener, on_finish)
         with self._cv:
             if self._stopping:
-                raise RuntimeEngineError("the engine is shutting down")
+                raise ShuttingDown("the engine is shutting down")
             if self.max_queue is not None and len(self._queue) >= self.max_queue and \
                     all(s.ticket is not None for s in self.slots):
                 raise QueueFull(f"{len(self._queue)} requests are already waiting")

@@ -53,7 +53,7 @@ from .api import APIError, ChatRequest, CompletionRequest
 from .conversation import ConversationError, Message, conversation_prompt
 from .generation import AdapterSet, Completion, GenRequest, adapter_label
 from .router import Route
-from .scheduler import Cancelled, QueueFull, Ticket
+from .scheduler import Cancelled, QueueFull, ShuttingDown, Ticket
 
 if TYPE_CHECKING:
     from .session import Runtime
@@ -296,12 +296,14 @@ class Service:
             raise APIError(429, f"the server is busy ({exc.problem.message}); retry shortly",
                            kind="rate_limit_error", code="rate_limit_exceeded",
                            headers={"Retry-After": "1"}) from exc
-        except LocollmError as exc:
+        except ShuttingDown as exc:
             for ticket in tickets:
                 ticket.cancel()
-            if "shutting down" in str(exc):
-                raise APIError(503, "the server is shutting down", kind="server_error",
-                               headers={"Retry-After": "5"}) from exc
+            raise APIError(503, "the server is shutting down", kind="server_error",
+                           headers={"Retry-After": "5"}) from exc
+        except LocollmError as exc:  # e.g. a prompt over the context
+            for ticket in tickets:
+                ticket.cancel()
             raise APIError(400, exc.render(), param="messages" if job.chat else "prompt"
                            ) from exc
         return tickets
