@@ -91,9 +91,13 @@ def query(text: str, *, adapter: str | None = None, base_model: str | None = Non
                   else format_prompt(question, "", fmt))
         if votes > 1:
             temperature = temperature or VOTE_TEMPERATURE
-        requests = [GenRequest(prompt, name, max_tokens, temperature, top_p, tuple(fmt.stop),
-                               seed=i) for i in range(votes)]
-        outs = engine.complete_batch(requests)
+        if votes == 1:
+            outs = [engine.complete(prompt, adapter=name, max_tokens=max_tokens,
+                                    temperature=temperature, top_p=top_p, stop=fmt.stop)]
+        else:
+            outs = engine.complete_batch([GenRequest(prompt, name, max_tokens, temperature,
+                                                     top_p, tuple(fmt.stop), seed=i)
+                                          for i in range(votes)])
     finally:
         engine.close()
     answers = [parse_response(o.text, fmt) for o in outs]

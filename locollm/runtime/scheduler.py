@@ -169,8 +169,8 @@ class Scheduler:
         with self._cv:
             if self._stopping:
                 raise ShuttingDown("the engine is shutting down")
-            if self.max_queue is not None and len(self._queue) >= self.max_queue and \
-                    all(s.ticket is not None for s in self.slots):
+            free = sum(s.ticket is None for s in self.slots)
+            if self.max_queue is not None and len(self._queue) + 1 - free > self.max_queue:
                 raise QueueFull(f"{len(self._queue)} requests are already waiting")
             self._queue.append(ticket)
             if self._thread is None:
