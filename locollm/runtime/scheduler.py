@@ -135,6 +135,40 @@ class _Slot:
     deadline: float | None = None
 
 
+class SplitPolicy:
+    """Whether ``k`` rows decode faster in one call or in ``k`` calls, learnt from timings.
+
+    Batching is what pays on a GPU and for big groups on a CPU, but ggml's llamafile matmul
+    makes a CPU decode of 2-4 rows cost more per row than a decode of one (the 262k-token
+    vocabulary projection dominates; ``bench/batch_decode.py``). Both ways give the same
+    logits (the base's kernels are batch-invariant), so the scheduler may pick the cheaper
+    one: it times both for each group size and re-checks the loser now and then.
+    """
+
+    def __init__(self, recheck: int = 50, weight: float = 0.3) -> None:
+        self.recheck = recheck  # steps between tries of the slower way
+        self.weight = weight  # of a new timing in the running average
+        self.cost: dict[tuple[int, bool], float] = {}  # (rows, split) -> seconds per step
+        self.steps: dict[int, int] = {}
+
+    def split(self, rows: int) -> bool:
+        """True to decode ``rows`` rows one call each this step."""
+        if rows < 2:
+            return False
+        together, apart = self.cost.get((rows, False)), self.cost.get((rows, True))
+        if together is None or apart is None:
+            return together is not None  # measure each way once
+        n = self.steps[rows] = self.steps.get(rows, 0) + 1
+        best = apart < together
+        return (not best) if n % self.recheck == 0 else best
+
+    def record(self, rows: int, split: bool, seconds: float) -> None:
+        """Take the timing of one step."""
+        old = self.cost.get((rows, split))
+        self.cost[(rows, split)] = seconds if old is None else (
+            old + self.weight * (seconds - old))
+
+
 class Scheduler:
     """Runs submitted requests on an engine, batching them step by step (see module doc)."""
 
@@ -149,6 +183,7 @@ class Scheduler:
         self.steps = 0  # decode steps run (for benches and tests)
         self.max_batch = 0  # most sequences decoded in one call
         self.reused = 0  # prompt tokens whose cached KV was reused (reuse_prefix)
+        self.policy = SplitPolicy()
 
     # ------------------------------------------------------------------ caller side
     @property
@@ -291,13 +326,22 @@ class Scheduler:
 
     def _step(self, key: AdapterSet, slots: list[_Slot]) -> None:
         """Decode one token for each of ``slots`` (all under adapter set ``key``): in one
-        call, or row by row where batching would change an adapter's rounding."""
+        call, or row by row where batching would change an adapter's rounding, or where
+        :class:`SplitPolicy` measured one call per row to be faster for this many rows."""
         engine = self.engine
         if key and engine.config.batch_invariant and not engine.exact_adapter_batches:
             for slot in slots:
                 self._decode_step(key, [slot])
+            return
+        slots = sorted(slots, key=lambda s: s.seq)
+        split = self.policy.split(len(slots))
+        start = time.perf_counter()
+        if split:
+            for slot in slots:
+                self._decode_step(key, [slot])
         else:
-            self._decode_step(key, sorted(slots, key=lambda s: s.seq))
+            self._decode_step(key, slots)
+        self.policy.record(len(slots), split, time.perf_counter() - start)
 
     def _decode_step(self, key: AdapterSet, slots: list[_Slot]) -> None:
         rows = [(s.seq, [s.pending], len(s.cached)) for s in slots]
