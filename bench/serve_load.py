@@ -16,7 +16,7 @@ units (math benchmark questions, out-of-domain questions), greedy, ``max_tokens`
    alternating, median ratio).
 
 Usage: python bench/serve_load.py [--requests 24] [--clients 8] [--max-tokens 24]
-       [--rounds 2] [--fast] [--threads-batch N]
+       [--rounds 2] [--fast] [--threads-batch N] [--speed-rounds 5] [--models a,b]
        (--fast: EngineConfig.batch_invariant off; --threads-batch: threads of multi-token
        decode calls, the one-by-one run gets them too for its prompts)
 """
@@ -41,16 +41,17 @@ from locollm.data.jsonl import load_examples  # noqa: E402
 from locollm.models import resolve  # noqa: E402
 
 
-def workload(n: int) -> list[tuple[str, str]]:
-    """(model, question) pairs cycling over base, math and units."""
+def workload(n: int, only: list[str] | None = None) -> list[tuple[str, str]]:
+    """(model, question) pairs cycling over base, math and units (or the ``only`` ones)."""
     bench = [e.input or e.instruction for e in
              load_examples(REPO / "adapters" / "math" / "eval" / "benchmark.jsonl")]
     ood = [e.instruction for e in load_examples(REPO / "adapters" / "math" / "eval" /
                                                 "ood.jsonl")]
     units = [f"Convert {5 + 3 * i} kilometres to metres." for i in range(n)]
     sources = {"gemma-3-270m": ood, "math": bench, "units": units}
-    models = list(sources)
-    return [(models[i % 3], sources[models[i % 3]][i // 3 % len(sources[models[i % 3]])])
+    models = only or list(sources)
+    k = len(models)
+    return [(models[i % k], sources[models[i % k]][i // k % len(sources[models[i % k]])])
             for i in range(n)]
 
 
@@ -126,6 +127,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--fast", action="store_true", help="batch_invariant off")
     parser.add_argument("--threads-batch", type=int, help="EngineConfig.n_threads_batch")
+    parser.add_argument("--models", help="comma-separated subset of gemma-3-270m,math,units")
+    parser.add_argument("--speed-rounds", type=int, default=5,
+                        help="alternating rounds of the server-vs-raw speed comparison")
     args = parser.parse_args()
 
     import openai
@@ -148,7 +152,7 @@ def main() -> None:
         server = make_server(runtime, config=ServeConfig(port=0, max_queue=4 * args.requests))
         server.start()
         client = openai.OpenAI(base_url=server.url, api_key="x", max_retries=0, timeout=600)
-        pairs = workload(args.requests)
+        pairs = workload(args.requests, args.models.split(",") if args.models else None)
         run_load(client, pairs[:3], 3, 4)  # warm up
         ratios, seq_lat, con_lat, unequal, errors, times = [], [], [], 0, 0, []
         for r in range(args.rounds):
@@ -169,13 +173,13 @@ def main() -> None:
         scheduler = runtime.engine.scheduler
         threads = runtime.engine.threads
         server_rate, raw_rate, speed_ratio = speed(client, base.gguf, threads,
-                                                   max(3, args.rounds + 1))
+                                                   args.speed_rounds)
         server.shutdown()
         server.server_close()
 
     mode = "fast (batch_invariant off)" if args.fast else "batch-invariant (default)"
-    print(f"serve_load: {args.requests} chat requests x {args.max_tokens} tokens over base, "
-          f"math, units; {args.clients} clients; {threads} thread(s), "
+    print(f"serve_load: {args.requests} chat requests x {args.max_tokens} tokens over "
+          f"{args.models or 'base, math, units'}; {args.clients} clients; {threads} thread(s), "
           f"{args.threads_batch or threads} for batches; {mode}; "
           f"llamafile matmul: {'no' if runtime.engine.exact_adapter_batches else 'yes'}")
     for (t1, t8), ratio in zip(times, ratios, strict=True):

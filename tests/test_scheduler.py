@@ -187,3 +187,19 @@ def test_gpu_layers_and_threads_decisions():
     assert pick_threads(None, 16, 6) == 6  # hybrid laptop: the performance cores
     assert pick_threads(None, 2, None) == 1
     assert pick_threads(None, 16, None) == 8
+
+
+def test_split_policy_picks_the_faster_way_and_rechecks():
+    from locollm.runtime.scheduler import SplitPolicy
+
+    policy = SplitPolicy(recheck=5)
+    assert policy.split(1) is False  # one row: nothing to split
+    assert policy.split(3) is False  # first: measure one call
+    policy.record(3, False, 0.100)
+    assert policy.split(3) is True  # then: measure one call per row
+    policy.record(3, True, 0.060)
+    choices = [policy.split(3) for _ in range(10)]
+    assert choices.count(True) == 8 and choices[4] is False  # rechecks the slower way
+    for _ in range(10):  # the machine changes: batching becomes the faster way
+        policy.record(3, True, 0.300)
+    assert policy.split(3) is False

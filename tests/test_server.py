@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import openai
@@ -361,3 +362,60 @@ def test_closing_the_server_waits_for_the_generation_in_flight(tmp_path, shared_
         thread.join(60)
     status, body = results[0]
     assert status == 200 and body["usage"]["completion_tokens"] > 0
+
+
+def test_beyond_loopback_a_request_without_the_key_is_refused(runtime):
+    """Bound to every interface (0.0.0.0) the key is mandatory; reached here over loopback."""
+    with serving(runtime, True, host="0.0.0.0", api_key="k3y") as srv:
+        assert srv.server_address[0] == "0.0.0.0"
+        port = srv.server_address[1]
+        url = f"http://127.0.0.1:{port}/v1"
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn.request("POST", "/v1/chat/completions", json.dumps(
+            {"model": "base", "max_tokens": 2, "messages": [{"role": "user", "content": "hi"}]}),
+            {"Content-Type": "application/json"})  # no Authorization header
+        response = conn.getresponse()
+        assert response.status == 401
+        assert json.loads(response.read())["error"]["code"] == "invalid_api_key"
+        conn.close()
+        wrong = openai.OpenAI(base_url=url, api_key="guess", max_retries=0)
+        with pytest.raises(openai.AuthenticationError):
+            wrong.chat.completions.create(model="base", max_tokens=2,
+                                          messages=[{"role": "user", "content": "hi"}])
+        keyed = openai.OpenAI(base_url=url, api_key="k3y", max_retries=0)
+        assert keyed.chat.completions.create(model="base", max_tokens=2, messages=[
+            {"role": "user", "content": "hi"}]).choices[0].message.role == "assistant"
+
+
+def test_cli_serve_starts_answers_and_stops_on_sigterm(tmp_path):
+    """`locollm serve` as a user runs it: a port in use is one line; SIGTERM stops it cleanly."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-c", "from locollm.cli import cli; cli()", "serve",
+               "--adapters", ""]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = subprocess.run([*command, "--port", str(taken.getsockname()[1])], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=120)
+    assert busy.returncode == 2 and "Traceback" not in busy.stderr
+    assert "error: cannot listen on 127.0.0.1:" in busy.stderr
+    proc = subprocess.Popen([*command, "--port", "0"], cwd=tmp_path, env=env,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stderr.readline()
+        port = int(re.search(r"127\.0\.0\.1:(\d+)/v1", line).group(1))
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x",
+                               max_retries=0)
+        assert client.completions.create(model="base", prompt="Hi", max_tokens=2).choices
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+        assert "stopped" in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -17,6 +17,7 @@ from conftest import write_jsonl
 from locollm.adapter.meta import load_meta
 from locollm.config import TrainConfig
 from locollm.prompt import PromptFormat, format_for_tokenizer, format_prompt, parse_response
+from locollm.runtime.api import ChatRequest
 from locollm.runtime.engine import Completion
 from locollm.train.api import prepare, train
 
@@ -34,8 +35,11 @@ ROWS = [{"instruction": INSTRUCTION, "input": f"{a} + {a + 4}",
 class RecordingEngine:
     """Stands in for the llama.cpp engine: records every prompt, answers with a fixed text."""
 
+    chat_template, bos_text, eos_text, n_vocab = None, "", "", 1000  # what the server reads
+
     def __init__(self) -> None:
         self.prompts: list[str] = []
+        self.scheduler = type("Scheduler", (), {"max_queue": None})()
 
     def complete(self, prompt, *, adapter=None, stop=(), **kwargs) -> Completion:
         self.prompts.append(prompt)
@@ -103,12 +107,12 @@ def test_eval_query_and_server_send_the_same_prompt(trained, tmp_path, monkeypat
     runtime = Runtime(engine=engine, base_name="base", metas={meta.name: meta},
                       folders={meta.name: out}, router=Router({}),
                       instructions={meta.name: INSTRUCTION})
-    job = Service(runtime).prepare({"model": meta.name, "messages": [
-        {"role": "user", "content": row["input"]}]}, chat=True)
+    job = Service(runtime).prepare(ChatRequest.model_validate({"model": meta.name, "messages": [
+        {"role": "user", "content": row["input"]}]}), chat=True)
     expected = format_prompt(INSTRUCTION, row["input"],
                              PromptFormat(meta.prompt_format, tuple(meta.stop)))
     assert engine.prompts == [expected, expected, expected]  # eval: base, then adapter; query
-    assert job.prompt == expected
+    assert job.requests[0].prompt == expected
 
 
 def test_format_is_the_bases_own_template_or_the_documented_plain_one(trained):

@@ -24,8 +24,9 @@ from .common import handle_errors
 @click.option("--votes", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Self-consistency: sample N answers (decoded together) and return the "
               "majority's final answer (temperature 0.7 unless given).")
-@click.option("--reread/--no-reread", default=True, show_default=True,
-              help="RE2: give the question twice ('Read the question again: ...').")
+@click.option("--reread/--no-reread", default=None,
+              help="RE2: give the question twice ('Read the question again: ...'). Default "
+              "off: it did not help the math adapter (README, Inference-time helpers).")
 @click.option("--router", type=click.Choice(["keywords", "classifier"]),
               help="Router for --auto (default: classifier).")
 @click.option("--save-log", type=click.Path(path_type=Path),
@@ -58,7 +59,7 @@ def query(text, adapter, no_adapter, auto, base_model, instruction, max_tokens, 
         click.echo(f"[route: {adapter or 'base'}, {routed.reason()}]", err=True)
     result = run_query(text, adapter=None if no_adapter else adapter, base_model=base_model,
                        instruction=instruction, max_tokens=max_tokens, temperature=temperature,
-                       votes=votes, reread_question=reread)
+                       votes=votes, **({} if reread is None else {"reread_question": reread}))
     click.echo(result.answer)
     c = result.completion
     vote = (f", {result.settings['majority']}/{votes} votes" if votes > 1 else "")

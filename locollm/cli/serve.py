@@ -65,6 +65,7 @@ def serve(host, port, adapter_list, all_adapters, base_model, api_key, cors, par
           -d '{"model": "auto", "messages": [{"role": "user", "content": "What is 47 + 35?"}]}'
     """
     import contextlib
+    import signal
 
     from ..runtime.engine import EngineConfig
     from ..runtime.server import ServeConfig, make_server
@@ -87,8 +88,12 @@ def serve(host, port, adapter_list, all_adapters, base_model, api_key, cors, par
         click.echo(f"serving {', '.join(ids)} at {server.url} ({parallel} in parallel, "
                    f"{runtime.engine.threads} threads, {runtime.engine.n_gpu_layers} GPU "
                    f"layers; Ctrl-C stops)", err=True)
-        with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C
-            server.serve_forever()  # SIGINT/SIGTERM: finish the requests in flight, then stop
+        # uvicorn finishes the requests in flight on SIGINT/SIGTERM, then re-raises the
+        # signal with the handler it found: make SIGTERM a KeyboardInterrupt too, so `kill`
+        # ends here (runtime closed) rather than killing the process
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        with contextlib.suppress(KeyboardInterrupt):
+            server.serve_forever()
         click.echo("stopped", err=True)
         server.server_close()
     finally:

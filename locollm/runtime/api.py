@@ -73,7 +73,7 @@ class ResponseFormat(_Strict):
 
 Stop = str | Annotated[list[Annotated[str, Field(min_length=1)]], Field(max_length=4)]
 
-# Fields OpenAI defines that locollm cannot honour: refused unless absent or null/false.
+# Fields OpenAI defines that locollm cannot honour: refused unless absent or empty.
 UNSUPPORTED = ("logprobs", "top_logprobs", "echo", "suffix", "best_of", "tools", "tool_choice",
                "functions", "function_call", "parallel_tool_calls", "audio", "modalities",
                "prediction", "reasoning_effort", "web_search_options", "service_tier",
@@ -83,8 +83,9 @@ UNSUPPORTED = ("logprobs", "top_logprobs", "echo", "suffix", "best_of", "tools",
 class _Generation(_Strict):
     """Fields both endpoints share."""
 
-    model: str = Field(min_length=1, description="a model id from /v1/models, 'auto', or "
-                       "adapters joined with '+' (e.g. 'math+units')")
+    model: str = Field(min_length=1, examples=["base", "auto"],
+                       description="a model id from /v1/models, 'auto', or adapters joined "
+                       "with '+' (e.g. 'math+units'); 'base' is the bare base")
     max_tokens: int | None = Field(None, ge=1, le=1 << 20)
     temperature: float | None = Field(None, ge=0.0, le=2.0)
     top_p: float | None = Field(None, ge=0.0, le=1.0)
@@ -100,12 +101,22 @@ class _Generation(_Strict):
     adapters: list[AdapterWeight] | None = Field(
         None, max_length=8, description="locollm: adapters applied together with their "
         "scales; 'model' must then be the base (or 'base')")
-    # declared so the schema shows them; any non-empty value is refused (see UNSUPPORTED)
-    logprobs: Any = None
-    top_logprobs: Any = None
-    echo: Any = None
-    suffix: Any = None
-    best_of: Any = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unsupported(cls, data: Any) -> Any:
+        """OpenAI fields locollm cannot honour: a 400 naming the field, unless it is sent
+        empty (null, false, [] or {}; best_of 1), as some clients do."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for name in UNSUPPORTED:
+            if name in data:
+                value = data.pop(name)
+                if value not in (None, False, [], {}) and not (name == "best_of" and value == 1):
+                    raise APIError(400, f"'{name}' is not supported by locollm serve",
+                                   param=name)
+        return data
 
     @field_validator("logit_bias")
     @classmethod
@@ -116,11 +127,7 @@ class _Generation(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _refuse_unsupported(self) -> _Generation:
-        for name in UNSUPPORTED:
-            value = getattr(self, name, None)
-            if value not in (None, False, [], {}) and not (name == "best_of" and value == 1):
-                raise APIError(400, f"'{name}' is not supported by locollm serve", param=name)
+    def _stream_options_need_stream(self) -> _Generation:
         if self.stream_options is not None and not self.stream:
             raise APIError(400, "'stream_options' needs 'stream': true", param="stream_options")
         return self
@@ -136,6 +143,9 @@ class _Generation(_Strict):
 
 class CompletionRequest(_Generation):
     """``POST /v1/completions``: a raw prompt, continued as it is."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"model": "base", "prompt": "The capital of France is", "max_tokens": 8}]})
 
     prompt: str | Annotated[list[str], Field(min_length=1, max_length=1)]
 
@@ -168,22 +178,13 @@ class ChatMessage(_Strict):
 class ChatRequest(_Generation):
     """``POST /v1/chat/completions``: a whole conversation."""
 
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"model": "base", "max_tokens": 8,
+         "messages": [{"role": "user", "content": "What is 47 + 35?"}]}]})
+
     messages: list[ChatMessage] = Field(min_length=1, max_length=512)
     max_completion_tokens: int | None = Field(None, ge=1, le=1 << 20)
     response_format: ResponseFormat | None = None
-    tools: Any = None
-    tool_choice: Any = None
-    functions: Any = None
-    function_call: Any = None
-    parallel_tool_calls: Any = None
-    audio: Any = None
-    modalities: Any = None
-    prediction: Any = None
-    reasoning_effort: Any = None
-    web_search_options: Any = None
-    service_tier: Any = None
-    store: Any = None
-    metadata: Any = None
 
     def limit(self) -> int | None:
         """``max_completion_tokens``, else ``max_tokens``."""

@@ -231,11 +231,12 @@ class _Context:
         self.batch = llama_cpp.llama_batch_init(n_ctx, 0, 1)
         self.adapters: AdapterSet | None = None
 
-    def decode(self, rows: Sequence[tuple[int, Sequence[int], int]], all_logits: bool = False
-               ) -> list[int]:
+    def decode(self, rows: Sequence[tuple[int, Sequence[int], int]], all_logits: bool = False,
+               logits: bool = True) -> list[int]:
         """Evaluate ``rows`` of (sequence, tokens, first position) in one call.
 
-        Returns, per row, the batch index of its last token (whose logits are kept).
+        Returns, per row, the batch index of its last token (whose logits are kept unless
+        ``logits`` is False: then no vocabulary projection is computed at all).
         """
         import llama_cpp
 
@@ -244,7 +245,7 @@ class _Context:
             for j, token in enumerate(tokens):
                 b.token[n], b.pos[n], b.n_seq_id[n] = token, pos + j, 1
                 b.seq_id[n][0] = seq
-                b.logits[n] = all_logits or j == len(tokens) - 1
+                b.logits[n] = all_logits or (logits and j == len(tokens) - 1)
                 n += 1
             last.append(n - 1)
         b.n_tokens = n
@@ -478,14 +479,15 @@ class Engine:
         return llama_cpp.llama_vocab_get_text(self.vocab, token).decode("utf-8", "replace")
 
     # ------------------------------------------------------------------ what the scheduler uses
-    def decode(self, adapters: AdapterSet, rows: Sequence[tuple[int, Sequence[int], int]]
-               ) -> list[int]:
+    def decode(self, adapters: AdapterSet, rows: Sequence[tuple[int, Sequence[int], int]],
+               logits: bool = True) -> list[int]:
         """Apply ``adapters`` and evaluate ``rows`` (sequence, tokens, position) in one call;
-        the batch index of each row's last token (see :meth:`sample`)."""
+        the batch index of each row's last token (see :meth:`sample`). ``logits=False``
+        only fills the KV cache (no vocabulary projection; for benches)."""
         with self._lock:
             self._require_open()
             self.apply(adapters)
-            return self._ctx.decode(rows)
+            return self._ctx.decode(rows, logits=logits)
 
     def forget(self, seq: int, keep: int = 0) -> bool:
         """Drop sequence ``seq`` from the KV memory from position ``keep`` on; False when the

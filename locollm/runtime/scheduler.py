@@ -36,6 +36,10 @@ class QueueFull(RuntimeEngineError):
     """More requests are waiting than the scheduler accepts (the server answers 429)."""
 
 
+class ShuttingDown(RuntimeEngineError):
+    """The engine is closing and takes no new requests (the server answers 503)."""
+
+
 class Cancelled(RuntimeEngineError):
     """The request was cancelled (its client left, or the engine closed without draining)."""
 
@@ -131,6 +135,43 @@ class _Slot:
     deadline: float | None = None
 
 
+BURST = 4  # tokens a sequence decodes in a row when rows are decoded one call each
+
+
+class SplitPolicy:
+    """Whether ``k`` rows decode faster in one call or in ``k`` calls, learnt from timings.
+
+    Batching is what pays on a GPU and for big groups on a CPU, but ggml's llamafile matmul
+    makes a CPU decode of 2-4 rows cost more per row than a decode of one (the 262k-token
+    vocabulary projection dominates; ``bench/batch_decode.py``). Both ways give the same
+    logits (the base's kernels are batch-invariant), so the scheduler may pick the cheaper
+    one: it times both for each group size and re-checks the loser now and then.
+    """
+
+    def __init__(self, recheck: int = 50, weight: float = 0.3) -> None:
+        self.recheck = recheck  # steps between tries of the slower way
+        self.weight = weight  # of a new timing in the running average
+        self.cost: dict[tuple[int, bool], float] = {}  # (rows, split) -> seconds per token
+        self.steps: dict[int, int] = {}
+
+    def split(self, rows: int) -> bool:
+        """True to decode ``rows`` rows one call each this step."""
+        if rows < 2:
+            return False
+        together, apart = self.cost.get((rows, False)), self.cost.get((rows, True))
+        if together is None or apart is None:
+            return together is not None  # measure each way once
+        n = self.steps[rows] = self.steps.get(rows, 0) + 1
+        best = apart < together
+        return (not best) if n % self.recheck == 0 else best
+
+    def record(self, rows: int, split: bool, seconds: float) -> None:
+        """Take the timing of one step (seconds per token decoded)."""
+        old = self.cost.get((rows, split))
+        self.cost[(rows, split)] = seconds if old is None else (
+            old + self.weight * (seconds - old))
+
+
 class Scheduler:
     """Runs submitted requests on an engine, batching them step by step (see module doc)."""
 
@@ -145,6 +186,7 @@ class Scheduler:
         self.steps = 0  # decode steps run (for benches and tests)
         self.max_batch = 0  # most sequences decoded in one call
         self.reused = 0  # prompt tokens whose cached KV was reused (reuse_prefix)
+        self.policy = SplitPolicy()
 
     # ------------------------------------------------------------------ caller side
     @property
@@ -164,9 +206,9 @@ class Scheduler:
         ticket = Ticket(self, request, tokens, max_tokens, listener, on_finish)
         with self._cv:
             if self._stopping:
-                raise RuntimeEngineError("the engine is shutting down")
-            if self.max_queue is not None and len(self._queue) >= self.max_queue and \
-                    all(s.ticket is not None for s in self.slots):
+                raise ShuttingDown("the engine is shutting down")
+            free = sum(s.ticket is None for s in self.slots)
+            if self.max_queue is not None and len(self._queue) + 1 - free > self.max_queue:
                 raise QueueFull(f"{len(self._queue)} requests are already waiting")
             self._queue.append(ticket)
             if self._thread is None:
@@ -286,14 +328,31 @@ class Scheduler:
         self._accept(slot, self.engine.sample(slot.sampler, index))
 
     def _step(self, key: AdapterSet, slots: list[_Slot]) -> None:
-        """Decode one token for each of ``slots`` (all under adapter set ``key``): in one
-        call, or row by row where batching would change an adapter's rounding."""
+        """Decode tokens for ``slots`` (all under adapter set ``key``): one token each in one
+        call, or row by row where batching would change an adapter's rounding or where
+        :class:`SplitPolicy` measured one call per row to be faster for this many rows.
+
+        Row by row, each sequence decodes up to :data:`BURST` tokens in a row: llama.cpp
+        rebuilds its compute graph whenever the sequence or the adapters change from one call
+        to the next (2-3 ms of a 20-25 ms call here), and a burst keeps the graph.
+        """
         engine = self.engine
-        if key and engine.config.batch_invariant and not engine.exact_adapter_batches:
+        slots = sorted(slots, key=lambda s: s.seq)
+        forced = bool(key) and engine.config.batch_invariant and not engine.exact_adapter_batches
+        split = forced or self.policy.split(len(slots))
+        start, tokens = time.perf_counter(), 0
+        if split:
             for slot in slots:
-                self._decode_step(key, [slot])
+                for _ in range(BURST if len(slots) > 1 or forced else 1):
+                    self._decode_step(key, [slot])
+                    tokens += 1
+                    if slot.ticket is None or slot.ticket.cancelled.is_set():
+                        break
         else:
-            self._decode_step(key, sorted(slots, key=lambda s: s.seq))
+            self._decode_step(key, slots)
+            tokens = len(slots)
+        if not forced:
+            self.policy.record(len(slots), split, (time.perf_counter() - start) / tokens)
 
     def _decode_step(self, key: AdapterSet, slots: list[_Slot]) -> None:
         rows = [(s.seq, [s.pending], len(s.cached)) for s in slots]
