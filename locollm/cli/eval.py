@@ -9,8 +9,9 @@ import click
 
 from .common import handle_errors
 
-SCORERS = ("auto", "numeric", "multiple_choice", "math", "exact", "contains", "rouge", "code",
-           "judge")  # locollm.evaluate.scorers.SCORER_CHOICES, kept here so --help stays light
+# locollm.evaluate.scorers.SCORER_CHOICES, kept here so --help stays light
+SCORERS = ("auto", "numeric", "multiple_choice", "math", "exact", "contains", "rouge", "json",
+           "code", "judge")
 
 
 def judge_options(fn):
@@ -85,7 +86,7 @@ def eval_cmd(adapter, benchmark, output, no_adapter, base_model, ood, limit, max
     its result written there.
 
     Each benchmark line may name its scorer in "evaluation_type" (numeric,
-    multiple_choice, math, exact, contains, rouge, code, judge); others use --scorer.
+    multiple_choice, math, exact, contains, rouge, json, code, judge); others use --scorer.
 
     \b
     Examples:

@@ -29,8 +29,9 @@ def score(predictions, benchmark, output, as_json, show, scorer, judge_url, judg
     A predictions line is {"prediction": "..."}, matched to the benchmark by "id" when
     both have one, else line by line. A benchmark line holds the reference in
     "expected_output" (or "output") and may name its scorer in "evaluation_type":
-    numeric, multiple_choice, math, exact, contains, rouge, code (runs its "tests") or
-    judge (an LLM judge through --judge-url).
+    numeric, multiple_choice, math, exact, contains, rouge, json (the reply's first JSON
+    object, keys in any order), code (runs its "tests") or judge (an LLM judge through
+    --judge-url).
 
     \b
     Examples:

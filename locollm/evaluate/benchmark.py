@@ -4,8 +4,8 @@ For ``locollm eval`` a line is a training-style example (``instruction``, ``inpu
 ``output``); for ``locollm score`` only the reference is needed. A line may carry:
 
 * ``expected_output`` (else ``output``): the reference, a string or a list of accepted ones;
-* ``evaluation_type``: the scorer (numeric, multiple_choice, math, exact, contains, rouge, code,
-  judge); without it the scorer is chosen from ``--scorer`` or from the reference itself;
+* ``evaluation_type``: the scorer (numeric, multiple_choice, math, exact, contains, rouge, json,
+  code, judge); without it the scorer is chosen from ``--scorer`` or from the reference itself;
 * ``id``: matched against a prediction's ``id`` by ``locollm score``;
 * ``difficulty``: results are also broken down by it;
 * ``tests`` (a program, or a list of assert lines) and ``entry_point`` for ``code`` items;
@@ -24,8 +24,8 @@ from pathlib import Path
 from ..errors import DataError, Problem
 from ..paths import sha256_file
 
-EVALUATION_TYPES = ("numeric", "multiple_choice", "math", "exact", "contains", "rouge", "code",
-                    "judge")
+EVALUATION_TYPES = ("numeric", "multiple_choice", "math", "exact", "contains", "rouge", "json",
+                    "code", "judge")
 # fields with a meaning to the scorers; anything else is kept in ``extra``
 _FIELDS = ("instruction", "input", "output", "expected_output", "evaluation_type", "id",
            "difficulty", "tests", "entry_point", "rubric")

@@ -17,6 +17,8 @@ what it read on both sides, so a wrong verdict can be traced to the extraction.
 * contains: a reference appears as whole words in the *answer part* of the first sentence, so
   "The opposite of right is left." does not count for "right".
 * rouge: ROUGE-L F1 (rouge-score) against the best reference; right at >= 0.5 by default.
+* json: the reply's first JSON object against the reference object, keys in any order,
+  numbers numerically, strings case- and space-normalised (:mod:`.jsonscore`).
 * code and judge: :mod:`.codeexec` and :mod:`.judge`.
 """
 
@@ -307,6 +309,10 @@ def score_item(reply: str, item: BenchItem, config: ScoringConfig | None = None)
         return contains(reply, item)
     if kind == "rouge":
         return rouge(reply, item, config)
+    if kind == "json":
+        from .jsonscore import json_score
+
+        return json_score(reply, item)
     if kind == "code":
         from .codeexec import code_score
 
