@@ -64,3 +64,25 @@ def test_shipped_generated_data_is_not_flagged(path):
 def test_exact_copies_are_left_to_the_exact_check():
     row = MATH[0]
     assert find_reworded([row, row]) == []
+
+
+def _write(path: Path, rows: list[tuple[str, str, str]]) -> Path:
+    path.write_text("".join(json.dumps({"instruction": i, "input": x, "output": o,
+                                        "difficulty": "easy"}) + "\n" for i, x, o in rows))
+    return path
+
+
+def test_data_check_warns_on_reworded_training_and_fails_reworded_benchmark(tmp_path):
+    from locollm.data.check import check_dataset
+
+    original, reworded = PLANTED["reworded by three words"]
+    answer = "27 - 23 = 4\n\nThe answer is 4."
+    train = _write(tmp_path / "train.jsonl", MATH[1:] + [(INSTRUCTION, original, answer),
+                                                         (INSTRUCTION, reworded, answer)])
+    bench = _write(tmp_path / "bench.jsonl", [(INSTRUCTION, PLANTED["changed name only"][1],
+                                               answer)])
+    items = {i.name: i for i in check_dataset(train, bench).items}
+    assert items["reworded examples (training)"].status == "warn"
+    assert items["benchmark separate from training"].status == "fail"
+    clean = {i.name: i for i in check_dataset(_write(tmp_path / "c.jsonl", MATH[1:])).items}
+    assert clean["reworded examples (training)"].status == "pass"

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from ..errors import DataError
 from .jsonl import Example, ReadResult, read_jsonl
-from .neardup import Duplicates, find_duplicates, normalize, prompt_texts
+from .neardup import Duplicates, Pair, find_duplicates, normalize, prompt_texts
+from .reworded import find_reworded
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
 LIST_LIMIT = 20  # located problems kept per item; the counts are always complete
@@ -173,13 +174,33 @@ def _near(train: _Side, dups: Duplicates, threshold: float) -> CheckItem:
                      f"{dups.boilerplate} template shingles ignored)", data=data)
 
 
+def _reworded(train: _Side, pairs: list[Pair]) -> CheckItem:
+    n = len(train.examples)
+    inside = sorted((p for p in pairs if p.b < n), key=lambda p: -p.similarity)
+    problems = [f"{train.where(train.examples[p.a])} ~ line {train.examples[p.b].line} "
+                f"(weighted similarity {p.similarity:.2f})" for p in inside[:LIST_LIMIT]]
+    data = {"pairs": len(inside)}
+    if inside:
+        return CheckItem("reworded examples (training)", WARN,
+                         f"{len(inside)} pair(s) of examples are one problem reworded (same "
+                         "numbers and answer, few words changed); keep one of each",
+                         problems, data)
+    return CheckItem("reworded examples (training)", PASS,
+                     "no two examples are one problem reworded (whole examples, "
+                     "IDF-weighted words, numbers must match)", data=data)
+
+
 def _contamination(train: _Side, bench: _Side, dups: Duplicates,
-                   threshold: float) -> CheckItem:
+                   threshold: float, reworded: list[Pair]) -> CheckItem:
     """A benchmark item whose prompt is (nearly) in training measures memory, not skill."""
     n = len(train.examples)
+    also: dict[int, list[tuple[int, float]]] = {}
+    for p in reworded:
+        if p.a < n <= p.b:
+            also.setdefault(p.b - n, []).append((p.a, p.similarity))
     hits = []
     for j, ex in enumerate(bench.examples):
-        best = [(i, sim) for i, sim in dups.related(n + j) if i < n]
+        best = [(i, sim) for i, sim in dups.related(n + j) if i < n] + also.get(j, [])
         if best:
             i, sim = max(best, key=lambda t: (t[1], -t[0]))
             hits.append((ex, train.examples[i], sim))
@@ -194,7 +215,8 @@ def _contamination(train: _Side, bench: _Side, dups: Duplicates,
                          "(`locollm data split` keeps near-duplicates together)", problems, data)
     return CheckItem("benchmark separate from training", PASS,
                      f"none of {len(bench.examples)} benchmark prompts is within Jaccard "
-                     f"{threshold} of a training prompt", data=data)
+                     f"{threshold} of a training prompt or a reworded training example",
+                     data=data)
 
 
 def _difficulty(train: _Side, bench: _Side | None) -> CheckItem:
@@ -343,11 +365,12 @@ def check_dataset(dataset: str | Path, benchmark: str | Path | None = None,
     bench = _read("benchmark", Path(benchmark)) if benchmark is not None else None
     both = train.examples + (bench.examples if bench else [])
     dups = find_duplicates(prompt_texts([(e.instruction, e.input) for e in both]), threshold)
+    reworded = find_reworded([(e.instruction, e.input, e.output) for e in both])
     items = [_schema(train), _fields(train), _size(train, min_train), _exact(train, dups),
-             _near(train, dups, threshold)]
+             _near(train, dups, threshold), _reworded(train, reworded)]
     if bench is not None:
         items += [_schema(bench), _fields(bench), _size(bench, min_bench),
-                  _contamination(train, bench, dups, threshold)]
+                  _contamination(train, bench, dups, threshold, reworded)]
     else:
         items.append(CheckItem("benchmark separate from training", WARN,
                                "not checked: pass --benchmark eval/benchmark.jsonl"))

@@ -3,10 +3,10 @@
 Word 3-gram MinHash (:mod:`.neardup`) misses these on short prompts: changing two words of a
 twenty-word question breaks six of its eighteen shingles. Here whole examples (instruction,
 input and output) are compared as sets of words, each weighted by its inverse document
-frequency, numbers counted twice and required to match: a template's fixed words weigh almost nothing, while the
-numbers, names and rare words that make a problem *this* problem dominate. Two generated
-problems from one template differ in exactly those, so they stay apart; a question with a
-changed name or reordered clauses but the same numbers and answer does not.
+frequency, numbers counted twice and required to match: a template's fixed words weigh almost
+nothing, while the numbers, names and rare words that make a problem *this* problem dominate.
+Two generated problems from one template differ in exactly those, so they stay apart; a
+question with a changed name or reordered clauses but the same numbers and answer does not.
 
 Candidates come from an inverted index over each example's rarest words (prefix filtering),
 so the search is near-linear; every candidate's similarity is then computed exactly. datasketch
@@ -61,8 +61,8 @@ def find_reworded(examples: Sequence[tuple[str, str, str]],
 
     A pair's similarity is the IDF-weighted Jaccard of its words, capped by the plain Jaccard
     of its numbers (:func:`_numbers`): other numbers mean another problem. A pair with the
-    same numbers in the same order and the same answer needs only half the threshold. Identical texts
-    (after :func:`.neardup.words`) are skipped: exact duplicates are
+    same numbers in the same order and the same answer needs only half the threshold.
+    Identical texts (after :func:`.neardup.words`) are skipped: exact duplicates are
     :func:`.neardup.find_duplicates`' business.
     """
     normal = [words("\n".join(e)) for e in examples]
