@@ -6,7 +6,10 @@ text, with planted exact copies, near-copies and contaminated benchmark items), 
   1. the wall time of the whole checklist on 100k training + 1k benchmark lines, and whether
      it found what was planted;
   2. on a subset small enough for the quadratic baseline, MinHash+LSH vs exact Jaccard of every
-     pair, timed in the same run: the speed ratio and whether both find the same pairs.
+     pair, timed in the same run: the speed ratio and whether both find the same pairs;
+  3. on the same subset with planted rewordings (another name, same numbers and answer), the
+     reworded-example search (locollm.data.reworded) vs its all-pairs baseline: speed ratio,
+     planted pairs found, other pairs flagged.
 
 Run: .venv/bin/python bench/data_check.py [--lines 100000] [--subset 2000]
 """
@@ -21,7 +24,8 @@ import time
 from pathlib import Path
 
 from locollm.data.check import check_dataset
-from locollm.data.neardup import find_duplicates, jaccard_all_pairs, prompt_texts
+from locollm.data.neardup import find_duplicates, jaccard_all_pairs, prompt_texts, words
+from locollm.data.reworded import _numbers, _similarity, _weights, find_reworded
 
 INSTRUCTION = ("Solve the following arithmetic word problem. Show your reasoning step by step, "
                "then give the final answer.")
@@ -112,6 +116,51 @@ def bench_pairs(n: int) -> None:
           f"MinHash groups {len(grouped)}, both {len(grouped & exact_slow)}")
 
 
+def reworded_all_pairs(rows: list[tuple[str, str, str]], threshold: float = 0.8) -> set:
+    """Quadratic baseline of find_reworded: every pair, the same similarity and rule."""
+    docs = [set(words("\n".join(r))) for r in rows]
+    weight = _weights(docs)
+    nums = [_numbers(f"{i}\n{x}", o) for i, x, o in rows]
+    found = set()
+    for a in range(len(rows)):
+        for b in range(a + 1, len(rows)):
+            if docs[a] == docs[b]:
+                continue
+            sim, bar = _similarity(docs[a], docs[b], weight), threshold
+            if nums[a] == nums[b] and len(nums[a]) >= 3:
+                bar = threshold * 0.5
+            elif nums[a] or nums[b]:
+                sa, sb = set(nums[a]), set(nums[b])
+                sim = min(sim, len(sa & sb) / len(sa | sb))
+            if sim >= bar:
+                found.add((a, b))
+    return found
+
+
+def bench_reworded(n: int) -> None:
+    rng = random.Random(3)
+    rows = [(r["instruction"], r["input"], r["output"]) for r in make_rows(n, rng)]
+    planted = set()
+    for k in range(1, n, max(2, n // 20) | 1):  # odd indices are templated problems
+        i, x, o = rows[k]
+        if x.startswith(tuple(NAMES)):
+            name = x.split()[0]
+            other = next(m for m in NAMES if m != name)
+            rows.append((i, x.replace(name, other, 1), o))
+            planted.add((k, len(rows) - 1))
+    start = time.perf_counter()
+    fast = {(p.a, p.b) for p in find_reworded(rows)}
+    t_fast = time.perf_counter() - start
+    start = time.perf_counter()
+    slow = reworded_all_pairs(rows)
+    t_slow = time.perf_counter() - start
+    print(f"reworded-example search on {len(rows):,} examples: indexed {t_fast:.2f} s, "
+          f"all-pairs {t_slow:.2f} s -> {t_slow / t_fast:.0f}x faster")
+    print(f"  planted rewordings {len(planted)}: found {len(planted & fast)} (all-pairs "
+          f"{len(planted & slow)}); other pairs flagged {len(fast - planted)} (all-pairs "
+          f"{len(slow - planted)})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=100_000)
@@ -120,6 +169,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         bench_check(args.lines, Path(tmp))
     bench_pairs(args.subset)
+    bench_reworded(args.subset)
 
 
 if __name__ == "__main__":
