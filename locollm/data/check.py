@@ -155,11 +155,16 @@ def _exact(train: _Side, dups: Duplicates) -> CheckItem:
     return CheckItem("exact duplicates (training)", PASS, "no repeated rows", data=data)
 
 
-def _near(train: _Side, dups: Duplicates, threshold: float) -> CheckItem:
+def _training_pairs(train: _Side, pairs: list[Pair]) -> tuple[list[Pair], list[str]]:
+    """Pairs within the training side, most similar first, and their located lines."""
     n = len(train.examples)
-    pairs = sorted((p for p in dups.pairs if p.a < n and p.b < n), key=lambda p: -p.similarity)
-    problems = [f"{train.where(train.examples[p.a])} ~ line {train.examples[p.b].line} "
-                f"(similarity {p.similarity:.2f})" for p in pairs[:LIST_LIMIT]]
+    inside = sorted((p for p in pairs if p.a < n and p.b < n), key=lambda p: -p.similarity)
+    return inside, [f"{train.where(train.examples[p.a])} ~ line {train.examples[p.b].line} "
+                    f"(similarity {p.similarity:.2f})" for p in inside[:LIST_LIMIT]]
+
+
+def _near(train: _Side, dups: Duplicates, threshold: float) -> CheckItem:
+    pairs, problems = _training_pairs(train, dups.pairs)
     data = {"pairs": len(pairs), "threshold": threshold, "boilerplate_shingles":
             dups.boilerplate, "top": [{"a": train.examples[p.a].line, "b":
                                        train.examples[p.b].line, "similarity": p.similarity}
@@ -175,19 +180,15 @@ def _near(train: _Side, dups: Duplicates, threshold: float) -> CheckItem:
 
 
 def _reworded(train: _Side, pairs: list[Pair]) -> CheckItem:
-    n = len(train.examples)
-    inside = sorted((p for p in pairs if p.b < n), key=lambda p: -p.similarity)
-    problems = [f"{train.where(train.examples[p.a])} ~ line {train.examples[p.b].line} "
-                f"(weighted similarity {p.similarity:.2f})" for p in inside[:LIST_LIMIT]]
-    data = {"pairs": len(inside)}
-    if inside:
-        return CheckItem("reworded examples (training)", WARN,
-                         f"{len(inside)} pair(s) of examples are one problem reworded (same "
-                         "numbers and answer, few words changed); keep one of each",
-                         problems, data)
-    return CheckItem("reworded examples (training)", PASS,
-                     "no two examples are one problem reworded (whole examples, "
-                     "IDF-weighted words, numbers must match)", data=data)
+    inside, problems = _training_pairs(train, pairs)
+    if not inside:
+        return CheckItem("reworded examples (training)", PASS,
+                         "no two examples are one problem reworded (whole examples, "
+                         "IDF-weighted words, numbers must match)", data={"pairs": 0})
+    return CheckItem("reworded examples (training)", WARN,
+                     f"{len(inside)} pair(s) of examples are one problem reworded (same "
+                     "numbers and answer, few words changed); keep one of each",
+                     problems, {"pairs": len(inside)})
 
 
 def _contamination(train: _Side, bench: _Side, dups: Duplicates,
