@@ -388,12 +388,14 @@ def build(train: int = 480, seed: int = 1234, replay: list[dict] | None = None,
 
 def main() -> None:
     here = Path(__file__).resolve().parent
+    # The shipped dataset's settings (the tests rebuild it from them)
+    config = json.loads((here / "data_config.json").read_text(encoding="utf-8"))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--train", type=int, default=480)
-    parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--train", type=int, default=config["train"])
+    parser.add_argument("--seed", type=int, default=config["seed"])
     parser.add_argument("--replay", type=Path, default=here / "replay.jsonl",
                         help="replay JSONL from `locollm data replay` (skipped if missing)")
-    parser.add_argument("--replay-share", type=float, default=0.25)
+    parser.add_argument("--replay-share", type=float, default=config["replay_share"])
     parser.add_argument("--out", type=Path, default=here / "dataset.jsonl")
     args = parser.parse_args()
     replay = []

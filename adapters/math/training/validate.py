@@ -5,8 +5,8 @@ Checks, for each example's output:
 * every ``Step k:`` line holds one ``a op b = c`` (op one of + - x * × /), and each is
   recomputed: a wrong result, or a division that does not come out whole, is rejected;
 * every operand is a number of the question, a result of an earlier step, the tens or ones
-  part of one of those, or a small constant (a times-table number up to 12, or 100): a number from nowhere means
-  a copied or invented step;
+  part of one of those, or a small constant (a times-table number up to 12, or 100): a
+  number from nowhere means a copied or invented step;
 * the last line is ``The answer is N.`` and N is the result of the last step.
 
 Used by ``locollm data synth --validator adapters/math/training/validate.py:validate`` to reject
