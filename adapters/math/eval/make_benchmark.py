@@ -94,9 +94,17 @@ BENCH_DISTRACTORS = ["{name}'s best friend is called {name2}, who is {x}.",
                      "The weather is sunny and {x} degrees."]
 
 
+# The benchmark's own kind mix, fixed so that tuning the training mix never changes it.
+BENCH_MIX: dict[str, float] = {
+    "add": 0.10, "sub": 0.10, "mul": 0.08, "cost": 0.06, "money": 0.07, "percent": 0.07,
+    "percent_price": 0.09, "div_exact": 0.07, "div_groups": 0.05, "div_rem": 0.06,
+    "div_ceil": 0.05, "rate": 0.07, "speed": 0.05, "two_step": 0.05, "sub_mul": 0.03,
+}
+
+
 def build(n: int = 60, seed: int = 777) -> list[dict]:
     """``n`` benchmark items, each kind in the training generator's mix."""
-    rows = generate(n, random.Random(seed), frames=BENCH_FRAMES,
+    rows = generate(n, random.Random(seed), frames=BENCH_FRAMES, mix=BENCH_MIX,
                     distractors=BENCH_DISTRACTORS)
     return [{"instruction": INSTRUCTION, "input": r["input"], "output": r["output"],
              "difficulty": r["difficulty"], "evaluation_type": "numeric", "kind": r["kind"]}
