@@ -22,6 +22,9 @@ from .jsonl import write_jsonl
 
 PROMPT_FIX = 'write one {"instruction": "...", "input": ""} object per line'
 
+# The "source" of an example answered by the base itself (replay data, not the domain)
+REPLAY_SOURCE = "replay"
+
 
 @dataclass(frozen=True)
 class ReplayPrompt:
@@ -121,7 +124,7 @@ def replay_answers(prompts_path: str | Path, output: str | Path, *,
             continue
         truncated += cut
         rows.append({"instruction": prompt.instruction, "input": prompt.input, "output": text,
-                     **dict(prompt.extra), "source": "replay"})
+                     **dict(prompt.extra), "source": REPLAY_SOURCE})
     if not rows:
         raise DataError("the base model answered every prompt with nothing",
                         file=Path(prompts_path), fix="check the prompts and --max-tokens")
