@@ -13,9 +13,11 @@ with that set applied (continuous batching across adapters). Traps handled here:
   compute four rows at a time and round differently from one row, so they are off by default
   (``batch_invariant``); the quantized base weights then give a sequence the same logits
   whatever else is in the step (tested), and a prompt is evaluated in a decode call of its
-  own. The float32 LoRA matrices are only batch-invariant without llamafile's matmul
-  (:attr:`Engine.exact_adapter_batches`); with it, the scheduler decodes adapter rows one by
-  one unless ``batch_invariant`` is off.
+  own. A decode call holds at most :data:`EXACT_ROWS` rows: with 8 or more, llama.cpp 0.3.36
+  gives some rows other logits than alone (measured, on builds with and without llamafile).
+  The float32 LoRA matrices are only batch-invariant without llamafile's matmul
+  (:attr:`Engine.exact_adapter_batches`; ``make setup`` builds without it); with it, the
+  scheduler decodes adapter rows one by one unless ``batch_invariant`` is off.
 * A cached prefix is only ever reused by a request with the same adapter set (the scheduler's
   slots are keyed by it): a prefix computed under another adapter matches neither model.
 """
@@ -198,6 +200,13 @@ def quiet_llama_logs() -> None:
     llama_cpp.llama_backend_init()
 
 
+# Most rows one decode call holds with ``batch_invariant``. Measured with llama-cpp-python
+# 0.3.36 on this CPU (tests/test_batch_exact.py): a step of 2-7 sequences gives each row the
+# logits it gets alone, bit for bit, base and LoRA; from 8 rows on some rows' logits move by
+# 0.5-5 (not a rounding difference), the cause of eval's batched base answers that differed.
+EXACT_ROWS = 7
+
+
 class _Context:
     """A llama.cpp context with its batch buffer: decode rows of (sequence, tokens, position).
 
@@ -355,6 +364,12 @@ class Engine:
         import llama_cpp
 
         return b"LLAMAFILE = 1" not in llama_cpp.llama_print_system_info()
+
+    @property
+    def max_rows(self) -> int:
+        """Most rows the scheduler puts in one decode call (see :data:`EXACT_ROWS`)."""
+        rows = max(1, self.config.n_seq_max)
+        return min(rows, EXACT_ROWS) if self.config.batch_invariant else rows
 
     @property
     def closed(self) -> bool:
