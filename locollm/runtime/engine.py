@@ -357,9 +357,10 @@ class Engine:
         """True when rows decoded together under an adapter get the logits they get alone.
 
         The quantized base weights go through kernels that sum a row the same way whatever
-        the batch, but llama.cpp built with llamafile's matmul (the default build) multiplies
-        the float32 LoRA matrices of two or more rows with it and of one row with ggml's
-        vector kernel, which rounds differently; a greedy answer can then change by batching.
+        the batch, but llama.cpp built with llamafile's matmul (pip's default build; ``make
+        setup`` builds with ``GGML_LLAMAFILE=OFF``) multiplies the float32 LoRA matrices of
+        two or more rows with it and of one row with ggml's vector kernel, which may round
+        differently; a greedy answer could then change by batching.
         """
         import llama_cpp
 
