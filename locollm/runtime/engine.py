@@ -13,8 +13,8 @@ with that set applied (continuous batching across adapters). Traps handled here:
   compute four rows at a time and round differently from one row, so they are off by default
   (``batch_invariant``); the quantized base weights then give a sequence the same logits
   whatever else is in the step (tested), and a prompt is evaluated in a decode call of its
-  own. A decode call holds at most :data:`EXACT_ROWS` rows: with 8 or more, llama.cpp 0.3.36
-  gives some rows other logits than alone (measured, on builds with and without llamafile).
+  own. A decode call holds at most :data:`EXACT_ROWS` rows: from 8 rows on ggml switches the
+  K-quant weights to a tiled matmul that gives some rows other logits than alone.
   The float32 LoRA matrices are only batch-invariant without llamafile's matmul
   (:attr:`Engine.exact_adapter_batches`; ``make setup`` builds without it); with it, the
   scheduler decodes adapter rows one by one unless ``batch_invariant`` is off.
@@ -200,10 +200,13 @@ def quiet_llama_logs() -> None:
     llama_cpp.llama_backend_init()
 
 
-# Most rows one decode call holds with ``batch_invariant``. Measured with llama-cpp-python
-# 0.3.36 on this CPU (tests/test_batch_exact.py): a step of 2-7 sequences gives each row the
-# logits it gets alone, bit for bit, base and LoRA; from 8 rows on some rows' logits move by
-# 0.5-5 (not a rounding difference), the cause of eval's batched base answers that differed.
+# Most rows one decode call holds with ``batch_invariant``. From 8 rows on, ggml's CPU backend
+# multiplies K-quant weights (the Q4_K / Q6_K tensors of a Q4_K_M model) with its tiled matmul
+# (ggml-cpu/tiled/tiled.cpp, ``ggml_tiled_min_batch``: ``rows >= 8``; no build option turns it
+# off), which sums differently from the per-row ``vec_dot`` of 1-7 rows: some rows' logits then
+# move by 0.5-5 and greedy answers change (eval's batched base answers that differed). With
+# 2-7 rows every row gets the logits it gets alone, bit for bit, base and LoRA (measured with
+# llama-cpp-python 0.3.36, tests/test_scheduler.py).
 EXACT_ROWS = 7
 
 
