@@ -31,11 +31,6 @@ CONSTRAINTS ?= constraints.txt
 #    compiles ggml's AMX matmul on any CPU that advertises AMX, and on VMs that do not enable
 #    the AMX tile state it dies at the first decode (SIGSEGV in ggml_backend_amx_mul_mat).
 #    GGML_BACKEND_DL + GGML_CPU_ALL_VARIANTS would pick the AMX variant on such a CPU.
-#  - GGML_LLAMAFILE=OFF everywhere: llamafile's matmul multiplies the F32 LoRA matrices of a
-#    step of 2+ sequences with another kernel than one sequence's, so batched answers under an
-#    adapter could differ from one by one; without it the engine batches adapter rows exactly
-#    (bench/eval_speed.py, bench/serve_load.py; speed: bench/llama_build_speed.py --baseline
-#    llamafile). A CPU build of the pinned version that has llamafile is rebuilt.
 #  - the wheel is cached per (version, flags): pip's wheel cache ignores CMAKE_ARGS.
 #  - an installed llama-cpp-python (CUDA, Metal, Colab's) is kept when its decode check passes.
 # LLAMA_REBUILD=1 rebuilds anyway; LLAMA_CMAKE_ARGS adds flags of your own (-DGGML_CUDA=ON).

@@ -10,14 +10,6 @@ paths, same speed as native: ``bench/llama_build_speed.py``), and AMX is always 
 ``GGML_BACKEND_DL`` with ``GGML_CPU_ALL_VARIANTS`` was rejected: its run-time scoring picks the
 variant with the most features, which on such a CPU is the AMX one, the same crash.
 
-Every build also turns llamafile's matmul off (``GGML_LLAMAFILE=OFF``): with it, ggml
-multiplies the float32 LoRA matrices of a decode step of two or more sequences with another
-kernel than one sequence's, so batched rows under an adapter could round differently from one
-by one and the engine had to decode adapter rows one at a time. Without it every row goes
-through ggml's own per-row kernels, batched answers equal one-by-one answers for the base and
-for adapters, and the engine batches adapter rows (``bench/eval_speed.py``,
-``bench/serve_load.py``; prefill and decode speed: ``bench/llama_build_speed.py``).
-
 The built wheel is kept in ``~/.cache/locollm/wheels/<version>-<hash of the flags>/``: pip's own
 wheel cache ignores ``CMAKE_ARGS`` and would hand back a wheel built with other flags. A
 llama-cpp-python that is already installed (a CUDA or Metal build, Colab's) is kept when its
@@ -77,8 +69,6 @@ ALWAYS_OFF = ["GGML_AMX_TILE", "GGML_AMX_INT8", "GGML_AMX_BF16"]
 # llama-cpp-python and never by locollm; skipping it saves a quarter of the compile.
 COMMON = ["-DLLAVA_BUILD=OFF", "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_EXAMPLES=OFF",
           "-DLLAMA_BUILD_TOOLS=OFF", "-DLLAMA_BUILD_SERVER=OFF"]
-# Batched decoding exact under adapters too (see the module docstring); last, after COMMON.
-BATCH_EXACT = ["-DGGML_LLAMAFILE=OFF"]
 
 
 def cpu_flags() -> set[str]:
@@ -101,17 +91,16 @@ def cmake_args(flags: set[str] | None = None, machine: str | None = None) -> lis
 
     x86-64: GGML_NATIVE off, every extension named from ``flags``, AMX off. Other machines
     (Apple silicon with Metal, aarch64) keep llama.cpp's own defaults: the AMX fault is x86's.
-    All: llamafile's matmul off, so batched decoding is exact (:data:`BATCH_EXACT`).
     """
     machine = (machine or platform.machine()).lower()
     flags = cpu_flags() if flags is None else flags
     if machine not in ("x86_64", "amd64", "i686", "i386"):
-        return COMMON + BATCH_EXACT
+        return list(COMMON)
     args = ["-DGGML_NATIVE=OFF"]
     args += [f"-D{opt}={'ON' if flags.issuperset(need) else 'OFF'}"
              for opt, need in X86_FEATURES.items()]
     args += [f"-D{opt}=OFF" for opt in ALWAYS_OFF]
-    return args + COMMON + BATCH_EXACT
+    return args + COMMON
 
 
 def build_key(args: list[str], version: str = LLAMA_CPP_PYTHON) -> str:
@@ -136,25 +125,22 @@ class Installed:
     # one real decode passed in a child process (locollm.doctor); None when it was not run
     decodes: bool | None = None
     detail: str = ""
-    # built with llamafile's matmul (batched adapter rows then round differently: rebuilt)
-    llamafile: bool = False
 
 
 def installed(python: str) -> Installed:
     """The llama-cpp-python ``python`` has, and whether it decodes (each in a child process)."""
     code = ("import llama_cpp; print(llama_cpp.__version__, "
-            "bool(llama_cpp.llama_supports_gpu_offload()), "
-            "b'LLAMAFILE = 1' in llama_cpp.llama_print_system_info())")
+            "bool(llama_cpp.llama_supports_gpu_offload()))")
     probe = subprocess.run([python, "-c", code], capture_output=True, text=True)
     if probe.returncode != 0:
         return Installed(None, detail=probe.stderr.strip()[-300:])
-    version, gpu, llamafile = probe.stdout.split()
+    version, gpu = probe.stdout.split()
     check = subprocess.run([python, "-m", "locollm.doctor", "--probe-only"],
                            capture_output=True, text=True)
-    if check.returncode != 0 and "No module named" in check.stderr:  # locollm not installed yet
-        return Installed(version, gpu == "True", llamafile=llamafile == "True")
+    if check.returncode != 0 and "No module named" in check.stderr:
+        return Installed(version, gpu == "True")  # locollm not installed yet: not checked
     return Installed(version, gpu == "True", check.returncode == 0,
-                     (check.stdout + check.stderr).strip()[-2000:], llamafile == "True")
+                     (check.stdout + check.stderr).strip()[-2000:])
 
 
 def keep_reason(have: Installed, version: str) -> str | None:
@@ -162,14 +148,13 @@ def keep_reason(have: Installed, version: str) -> str | None:
 
     Kept: a build that decodes and is either the pinned version or a GPU build (a user's own
     CUDA/Metal build of another version is theirs to choose). Rebuilt: nothing installed, a
-    build that crashes or fails its decode check, a CPU build of another version or with
-    llamafile's matmul (this script's builds before ``GGML_LLAMAFILE=OFF``).
+    build that crashes or fails its decode check, a CPU build of another version.
     """
     if have.version is None or have.decodes is False:
         return None
     if have.gpu:
         return f"{have.version}, a GPU build"
-    if have.version == version and not have.llamafile:
+    if have.version == version:
         return have.version
     return None
 
@@ -317,9 +302,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"llama_build: the installed llama-cpp-python {have.version} fails its decode "
                   f"check; rebuilding.\n{have.detail}")
         elif have.version:
-            why = " built with llamafile's matmul" if have.llamafile else ""
-            print(f"llama_build: replacing llama-cpp-python {have.version} (CPU build{why}) "
-                  f"with {opts.version}")
+            print(f"llama_build: replacing llama-cpp-python {have.version} (CPU build) with "
+                  f"{opts.version}")
     wheel = build_wheel(opts.python, args, opts.version)
     subprocess.run([opts.python, "-m", "pip", "install", "-q", "--force-reinstall", "--no-deps",
                     str(wheel)], check=True)

@@ -109,9 +109,6 @@ def test_build_flags_never_enable_amx_and_keep_the_fast_paths():
     assert "-DGGML_AVX512=OFF" in partial and "-DGGML_AVX2=ON" in partial
     # Apple silicon / aarch64 keep llama.cpp's own defaults (Metal, -mcpu=native)
     assert not any("NATIVE" in a for a in llama_build.cmake_args(set(), "arm64"))
-    # every build leaves llamafile's matmul out (batched rows exact under adapters)
-    for machine in ("x86_64", "arm64"):
-        assert llama_build.cmake_args(amx_cpu, machine)[-1] == "-DGGML_LLAMAFILE=OFF"
     # a wheel built with other flags is never reused
     assert llama_build.build_key(args) != llama_build.build_key(partial)
     assert llama_build.build_key(args) == llama_build.build_key(list(args))
@@ -132,7 +129,6 @@ def test_make_setup_builds_the_pinned_version():
 def test_an_installed_build_that_decodes_is_kept():
     have = llama_build.installed(sys.executable)
     assert have.version == llama_build.LLAMA_CPP_PYTHON and have.decodes
-    assert not have.llamafile  # make setup's build
     assert llama_build.keep_reason(have, llama_build.LLAMA_CPP_PYTHON) == have.version
 
 
@@ -146,9 +142,6 @@ def test_which_installed_builds_are_kept():
     assert keep(Have("0.3.16", gpu=True, decodes=True), pinned)  # a user's CUDA build: kept
     assert keep(Have("0.3.16", gpu=True, decodes=False), pinned) is None  # ... unless it crashes
     assert keep(Have(pinned, decodes=None), pinned) == pinned  # not checkable yet: setup checks
-    # the pinned version built with llamafile's matmul (batched adapter rows inexact): rebuilt
-    assert keep(Have(pinned, decodes=True, llamafile=True), pinned) is None
-    assert keep(Have(pinned, gpu=True, decodes=True, llamafile=True), pinned)  # a GPU build: kept
 
 
 def test_a_build_that_crashes_is_not_kept(monkeypatch):
