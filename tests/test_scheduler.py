@@ -254,8 +254,13 @@ def wide_engine(tmp_path_factory, shared_models):
 def test_a_step_of_up_to_exact_rows_gives_each_row_its_alone_logits(wide_engine, key):
     from locollm.runtime.engine import EXACT_ROWS
 
-    for k in range(2, EXACT_ROWS + 1):
-        assert logit_gaps(wide_engine, key, k) == [0.0] * k, f"{k} rows in one call"
+    gaps = {k: logit_gaps(wide_engine, key, k) for k in range(2, EXACT_ROWS + 1)}
+    if key and not wide_engine.exact_adapter_batches:
+        # llamafile's F32 matmul: why the scheduler decodes adapter rows one by one there
+        assert any(max(g) > 0 for g in gaps.values()), "LoRA rows exact with llamafile"
+        return
+    for k, gap in gaps.items():
+        assert gap == [0.0] * k, f"{k} rows in one call"
 
 
 def test_the_row_check_sees_a_step_over_the_limit_change_rows(wide_engine):
