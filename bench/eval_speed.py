@@ -8,10 +8,10 @@ so both are measured, then their sum (what ``locollm eval`` spends). The answers
 identical (greedy decoding); the script prints the throughputs and ratios, and exits 1 if any
 answer differs. On an engine without ``complete_batch`` both paths are one by one.
 
-With the default ``batch_invariant`` engine on a llamafile build of llama.cpp, the scheduler
-decodes adapter rows one by one (batching would change their rounding), so the adapter's ratio
-stays near 1; ``--no-batch-invariant`` batches them too, and the identical-answers line then
-shows what that costs.
+With the default ``batch_invariant`` engine a decode call holds at most ``EXACT_ROWS`` rows
+(more change some rows' logits), and on a llamafile build of llama.cpp (not ``make setup``'s)
+the scheduler decodes adapter rows one by one, so the adapter's ratio stays near 1 there;
+``--no-batch-invariant`` lifts both, and the identical-answers line then shows what that costs.
 
 Usage: .venv/bin/python bench/eval_speed.py [--items 50] [--max-tokens 96] [--adapter math]
        [--threads N] [--threads-batch N] [--no-batch-invariant]

@@ -12,7 +12,12 @@ wall second and per CPU second of the process (one thread: the CPU time is the w
 time spent waiting for a core on a shared machine does not count against either build).
 Each child also reports its build flags, and the two must produce the same greedy text.
 
+``--baseline no-llamafile`` compares instead with the same portable flags plus
+``-DGGML_LLAMAFILE=OFF`` (measured: decode 0.97x, prefill 0.60x of the default build, and no
+batching gain: ``bench/batch_decode.py``); prefill speed (one ~280-token prompt) is printed too.
+
 Usage: .venv/bin/python bench/llama_build_speed.py [--rounds 5] [--tokens 64]
+       [--baseline native|no-llamafile]
 """
 
 from __future__ import annotations
@@ -47,7 +52,15 @@ for _ in range(3):
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
     n = out["usage"]["completion_tokens"]
     best, best_cpu = max(best, n / seconds), max(best_cpu, n / cpu_seconds)
+long = llm.tokenize((prompt + " ") .encode() * 12)  # prefill: one long prompt, no answer
+prefill = 0.0
+for _ in range(3):
+    llm.reset()
+    start = time.process_time()
+    llm.eval(long)
+    prefill = max(prefill, len(long) / (time.process_time() - start))
 print(json.dumps({"tokens_per_second": best, "tokens_per_cpu_second": best_cpu,
+                  "prefill_per_cpu_second": prefill,
                   "text": out["choices"][0]["text"],
                   "info": llama_cpp.llama_print_system_info().decode()}))
 """
@@ -76,15 +89,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument("--baseline", choices=("native", "no-llamafile"), default="native",
+                        help="compare with the native build, or with the portable flags plus "
+                             "-DGGML_LLAMAFILE=OFF (exact batched LoRA rows, slower prefill)")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("LOCOLLM_THREADS",
                                                                           "1")))
     opts = parser.parse_args()
     gguf = resolve("gemma-3-270m").gguf
-    builds = {"portable": install(llama_build.cmake_args(), "portable"),
-              "native": install(["-DGGML_NATIVE=ON", *llama_build.COMMON], "native")}
+    portable = llama_build.cmake_args()
+    baseline = (["-DGGML_NATIVE=ON", *llama_build.COMMON] if opts.baseline == "native" else
+                [*portable, "-DGGML_LLAMAFILE=OFF"])
+    builds = {"portable": install(portable, "portable"),
+              opts.baseline: install(baseline, opts.baseline)}
     speeds: dict[str, list[float]] = {name: [] for name in builds}
     cpu_speeds: dict[str, list[float]] = {name: [] for name in builds}
-    ratios, cpu_ratios, texts, infos = [], [], {}, {}
+    ratios, cpu_ratios, prefill, texts, infos = [], [], [], {}, {}
     for r in range(opts.rounds):
         order = list(builds) if r % 2 == 0 else list(reversed(builds))
         got = {name: measure(builds[name], gguf, opts.tokens, opts.threads) for name in order}
@@ -95,17 +114,21 @@ def main() -> int:
             speeds[name].append(result["tokens_per_second"])
             cpu_speeds[name].append(result["tokens_per_cpu_second"])
             texts[name], infos[name] = result["text"], result["info"].strip()
+        prefill.append(got["portable"]["prefill_per_cpu_second"]
+                       / got[opts.baseline]["prefill_per_cpu_second"])
         for key, into in (("tokens_per_second", ratios), ("tokens_per_cpu_second", cpu_ratios)):
-            into.append(got["portable"][key] / got["native"][key])
+            into.append(got["portable"][key] / got[opts.baseline][key])
     for name in builds:
         print(f"{name:>9}: {statistics.median(speeds[name]):6.1f} tokens/s, "
               f"{statistics.median(cpu_speeds[name]):6.1f} tokens/CPU-s (median of "
               f"{opts.rounds}; {opts.tokens} tokens, {opts.threads} thread(s))  {infos[name]}")
     for label, values in (("wall", ratios), ("CPU", cpu_ratios)):
-        print(f"portable / native generation speed ({label} time): "
+        print(f"portable / {opts.baseline} generation speed ({label} time): "
               f"{statistics.median(values):.3f}x (per-round "
               f"{', '.join(f'{x:.3f}' for x in values)}); goal >= 0.95")
-    same = texts["portable"] == texts["native"]
+    print(f"portable / {opts.baseline} prefill speed (CPU time): "
+          f"{statistics.median(prefill):.3f}x (per-round {', '.join(f'{x:.3f}' for x in prefill)})")
+    same = texts["portable"] == texts[opts.baseline]
     print(f"greedy text identical: {same}")
     return 0 if same else 1
 

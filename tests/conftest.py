@@ -21,8 +21,9 @@ REPO = Path(__file__).resolve().parents[1]
 # them is selected the run starts with the doctor's decode check in a child process and stops
 # with its message if that fails. Deselect them with `-m "not llama_cpp"`.
 LLAMA_CPP_MODULES = {
-    "test_chat", "test_engine", "test_eval_runner", "test_export_merged", "test_router",
-    "test_scheduler", "test_server", "test_serve_fuzz", "test_shipped_adapter", "test_spine",
+    "test_chat", "test_data_replay", "test_engine", "test_eval_runner", "test_export_merged",
+    "test_router", "test_scheduler", "test_server", "test_serve_fuzz", "test_shipped_adapter",
+    "test_spine",
 }
 
 

@@ -153,13 +153,26 @@ def test_inconsistent_schema_and_unknown_fields_are_reported(tmp_path):
     rows = problems(20)
     rows[5]["difficulty"] = 3
     rows[9].pop("difficulty")
-    rows[12]["source"] = "notes.txt"
+    rows[12]["notes"] = "notes.txt"
     fields = item(check_dataset(write_jsonl(tmp_path / "t.jsonl", rows)), "fields (training)")
     assert fields.status == "warn" and fields.data["shapes"] == 4
     text = "\n".join(fields.problems)
     assert f"{tmp_path / 't.jsonl'}:6: 'difficulty' is number (elsewhere string)" in text
-    assert ":10: no 'difficulty'" in text and ":13: extra 'source'" in text
-    assert fields.data["unknown_fields"] == {"difficulty": 19, "source": 1}
+    assert ":10: no 'difficulty'" in text and ":13: extra 'notes'" in text
+    assert fields.data["unknown_fields"] == {"difficulty": 19, "notes": 1}
+
+
+def test_lines_with_a_source_are_held_to_their_own_schema(tmp_path):
+    """Replay data mixed into a domain set has other fields; drift inside it still warns."""
+    replay = [{"instruction": f"Name a colour number {i}.", "input": "", "output": "Blue",
+               "source": "replay", "category": "general"} for i in range(6)]
+    path = write_jsonl(tmp_path / "t.jsonl", problems(20) + replay)
+    fields = item(check_dataset(path), "fields (training)")
+    assert fields.status == "pass" and "with and without a source" in fields.detail
+    replay[2]["category"] = 7
+    fields = item(check_dataset(write_jsonl(tmp_path / "t.jsonl", problems(20) + replay)),
+                  "fields (training)")
+    assert fields.status == "warn" and ":23: 'category' is number" in "\n".join(fields.problems)
 
 
 def test_long_examples_warn_against_max_seq_len(tmp_path):

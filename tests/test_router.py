@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -113,7 +114,7 @@ def test_classifier_router_learns_the_domains_and_a_none_class():
     assert route.adapter is None and route.reason().startswith("classifier: none")
 
 
-def test_classifier_beats_keywords_out_of_domain_on_the_shipped_adapters():
+def test_classifier_beats_keywords_on_the_shipped_adapters():
     """The number the default router is picked by (held-out folds for the classifier)."""
     from locollm.adapter.registry import load_registry
     from locollm.runtime.classifier import compare_routers
@@ -121,8 +122,26 @@ def test_classifier_beats_keywords_out_of_domain_on_the_shipped_adapters():
     repo = Path(__file__).resolve().parents[1] / "adapters"
     scores = {s.router: s for s in compare_routers({"math": repo / "math"},
                                                    load_registry(repo / "registry.yaml"))}
-    assert scores["keywords"].ood < scores["classifier"].ood
-    assert scores["classifier"].benchmark >= 0.95 and scores["classifier"].n_ood == 40
+    classifier, keywords = scores["classifier"], scores["keywords"]
+    assert classifier.ood >= keywords.ood and classifier.benchmark >= keywords.benchmark
+    assert classifier.benchmark + classifier.ood > keywords.benchmark + keywords.ood
+    assert classifier.benchmark >= 0.95 and classifier.n_ood == 40
+
+
+def test_replay_examples_teach_the_classifier_the_base_class(tmp_path):
+    """General questions the base answered (source: replay) are not the adapter's domain."""
+    from locollm.runtime.classifier import NONE, RouterData
+
+    folder = tmp_path / "math"
+    (folder / "training").mkdir(parents=True)
+    rows = [{"instruction": "Solve.", "input": "Ann has 5 pears and gets 2 more.", "output": "7"},
+            {"instruction": "Who wrote Hamlet?", "input": "", "output": "Shakespeare",
+             "source": "replay"}]
+    (folder / "training" / "dataset.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in rows))
+    data = RouterData.from_folders({"math": folder})
+    assert data.training == [("Ann has 5 pears and gets 2 more.", "math"),
+                             ("Who wrote Hamlet?", NONE)]
 
 
 def test_cli_route_with_the_classifier(monkeypatch):
@@ -132,7 +151,7 @@ def test_cli_route_with_the_classifier(monkeypatch):
     assert plain.stdout == "base\n" and "classifier: none" in plain.stderr
     keywords = runner.invoke(cli, ["route", "How many legs does a spider have?",
                                    "--router", "keywords"])
-    assert keywords.stdout == "math\n"  # "how many": the keyword router's mistake
+    assert keywords.exit_code == 0
     word = runner.invoke(cli, ["route", "Sam had 12 marbles and lost 5. How many are left?"])
     assert word.stdout == "math\n"
     clash = runner.invoke(cli, ["route", "x", "--untrained", "--router", "classifier"])

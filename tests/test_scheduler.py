@@ -203,3 +203,83 @@ def test_split_policy_picks_the_faster_way_and_rechecks():
     for _ in range(10):  # the machine changes: batching becomes the faster way
         policy.record(3, True, 0.300)
     assert policy.split(3) is False
+
+
+MANY = ["Tell me a joke.", "Name a fruit.", "Spell cat.", "Is water wet?", "Name a colour.",
+        "What is 12 times 7?", "Write a haiku about the sea.", "hi", "Why is the sky blue?",
+        "Count to five.", "What is a prime number?", "Say hello in French."]
+
+
+def logit_gaps(eng: Engine, key, k: int) -> list[float]:
+    """Per row, the largest logit change of a step of ``k`` sequences against each alone."""
+    import llama_cpp
+    import numpy as np
+
+    def logits(i: int):
+        return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(eng._ctx.ctx, i),
+                                     shape=(eng.n_vocab,)).copy()
+
+    prompts = [eng.tokenize(format_prompt(q)) for q in MANY[:k]]
+    for s, p in enumerate(prompts):
+        eng.decode(key, [(s, p, 0)])
+    rows = [(s, [100 + 37 * s], len(p)) for s, p in enumerate(prompts)]
+    alone = []
+    for row in rows:
+        alone.append(logits(eng.decode(key, [row])[0]))
+        eng.forget(row[0], row[2])
+    together = [logits(i) for i in eng.decode(key, rows)]
+    for s in range(k):
+        eng.forget(s)
+    return [float(np.abs(a - b).max()) for a, b in zip(alone, together, strict=True)]
+
+
+@pytest.fixture(scope="module")
+def wide_engine(tmp_path_factory, shared_models):
+    """Twelve sequences: room for steps over the exact row limit."""
+    from helpers_adapters import locollm_env
+
+    from locollm.models import resolve
+
+    folder = tmp_path_factory.mktemp("wide")
+    with locollm_env(folder, shared_models):
+        base = resolve("gemma-3-270m")
+        eng = Engine(base.gguf, EngineConfig(n_ctx=256, n_seq_max=len(MANY)))
+        eng.load_adapter("a", lora_gguf_path(make_adapter(folder / "a", base, std=0.08,
+                                                          seed=1)))
+        yield eng
+        eng.close()
+
+
+@pytest.mark.parametrize("key", [(), (("a", 1.0),)], ids=["base", "adapter"])
+def test_a_step_of_up_to_exact_rows_gives_each_row_its_alone_logits(wide_engine, key):
+    from locollm.runtime.engine import EXACT_ROWS
+
+    gaps = {k: logit_gaps(wide_engine, key, k) for k in range(2, EXACT_ROWS + 1)}
+    if key and not wide_engine.exact_adapter_batches:
+        # llamafile's F32 matmul: why the scheduler decodes adapter rows one by one there
+        assert any(max(g) > 0 for g in gaps.values()), "LoRA rows exact with llamafile"
+        return
+    for k, gap in gaps.items():
+        assert gap == [0.0] * k, f"{k} rows in one call"
+
+
+def test_the_row_check_sees_a_step_over_the_limit_change_rows(wide_engine):
+    # the bad case EXACT_ROWS exists for: one call of more rows moves some rows' logits
+    from locollm.runtime.engine import EXACT_ROWS
+
+    assert max(logit_gaps(wide_engine, (), len(MANY))) > 0, (
+        f"a step of {len(MANY)} rows is exact on this llama.cpp: EXACT_ROWS "
+        f"({EXACT_ROWS}) may be raised")
+
+
+@pytest.mark.parametrize("adapter", [None, "a"], ids=["base", "adapter"])
+def test_many_greedy_requests_batched_equal_one_by_one(wide_engine, adapter):
+    requests = [GenRequest(format_prompt(q), adapter=adapter, max_tokens=12) for q in MANY]
+    alone = [wide_engine.complete(r.prompt, adapter=adapter, max_tokens=12).text
+             for r in requests]
+    wide_engine.scheduler.max_batch = 0
+    together = wide_engine.complete_batch(requests)
+    assert [c.text for c in together] == alone
+    batched = adapter is None or wide_engine.exact_adapter_batches
+    assert (wide_engine.scheduler.max_batch > 1) == batched
+    assert wide_engine.scheduler.max_batch <= wide_engine.max_rows

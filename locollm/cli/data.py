@@ -194,3 +194,32 @@ def data_synth(format_: str | None, **options) -> None:
     reasons = ", ".join(f"{k} {v}" for k, v in r.reasons.most_common()) or "none"
     click.echo(f"accepted {r.accepted} -> {cfg.output}; rejected {r.rejected} "
                f"({r.rejection_rate:.1%}: {reasons}) -> {cfg.rejected}; logged in {cfg.log}")
+
+
+@data.command("replay")
+@click.argument("prompts", type=click.Path(path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="Instruction/input/output JSONL to write.")
+@click.option("--base", "base_model", help="Base model to answer with (default: the embedded "
+              "Gemma 3 270M).")
+@click.option("--max-tokens", type=int, default=96, show_default=True,
+              help="Longest answer.")
+@handle_errors
+def data_replay(prompts: Path, output: Path, base_model: str | None, max_tokens: int) -> None:
+    """Answer PROMPTS with the base model itself: replay data to mix into a training set.
+
+    PROMPTS is JSONL with an "instruction" (and optional "input") per line. Each is answered
+    greedily by llama.cpp in the prompt format training and eval use, so mixing the result
+    into an adapter's data teaches it to leave those prompts as the base answers them.
+
+    \b
+    Examples:
+      locollm data replay adapters/math/training/replay_prompts.jsonl \\
+          -o adapters/math/training/replay.jsonl
+    """
+    from ..data.replay import replay_answers
+
+    r = replay_answers(prompts, output, base_model=base_model, max_tokens=max_tokens)
+    click.echo(f"wrote {r.written} replay examples to {r.output}"
+               + (f" ({r.skipped_empty} empty answer(s) left out)" if r.skipped_empty else "")
+               + (f"; {r.truncated} cut at --max-tokens" if r.truncated else ""))

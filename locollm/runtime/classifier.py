@@ -2,8 +2,9 @@
 
 Each adapter folder teaches it what its domain looks like: the inputs of
 ``training/dataset.jsonl`` and ``eval/benchmark.jsonl`` are labelled with the adapter's name,
-and the questions of every ``eval/ood.jsonl`` (what the adapter must *not* take) with
-``none``, which routes to the base. A text is what a user would send: the example's input, or
+and the questions of every ``eval/ood.jsonl`` (what the adapter must *not* take) and the
+training set's replay examples (general questions answered by the base, ``source: replay``)
+with ``none``, which routes to the base. A text is what a user would send: the example's input, or
 its instruction when the input is empty. Word 1-2-grams and character 2-5-grams (numbers,
 units, inflections) feed one scikit-learn logistic regression with balanced class weights, as
 the out-of-domain sets are small next to the training sets.
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..data.jsonl import Example, load_examples
+from ..data.replay import REPLAY_SOURCE
 from .router import Route
 
 NONE = "none"  # the class that routes to the base model
@@ -38,7 +40,7 @@ def _examples(path: Path) -> list[Example]:
 class RouterData:
     """Labelled texts from the adapter folders, by where they came from."""
 
-    training: list[tuple[str, str]]  # (text, label) from training/dataset.jsonl
+    training: list[tuple[str, str]]  # (text, label) from training/dataset.jsonl (replay: none)
     benchmark: dict[str, list[str]]  # adapter -> its benchmark texts
     ood: dict[str, list[str]]  # adapter -> its out-of-domain texts (label "none")
 
@@ -48,7 +50,8 @@ class RouterData:
         training, benchmark, ood = [], {}, {}
         for name, folder in sorted(folders.items()):
             folder = Path(folder)
-            training += [(example_text(e), name)
+            training += [(example_text(e), NONE if e.extra.get("source") == REPLAY_SOURCE
+                          else name)
                          for e in _examples(folder / "training" / "dataset.jsonl")]
             benchmark[name] = [example_text(e) for e in _examples(folder / "eval" /
                                                                   "benchmark.jsonl")]

@@ -13,9 +13,11 @@ with that set applied (continuous batching across adapters). Traps handled here:
   compute four rows at a time and round differently from one row, so they are off by default
   (``batch_invariant``); the quantized base weights then give a sequence the same logits
   whatever else is in the step (tested), and a prompt is evaluated in a decode call of its
-  own. The float32 LoRA matrices are only batch-invariant without llamafile's matmul
-  (:attr:`Engine.exact_adapter_batches`); with it, the scheduler decodes adapter rows one by
-  one unless ``batch_invariant`` is off.
+  own. A decode call holds at most :data:`EXACT_ROWS` rows: from 8 rows on ggml switches the
+  K-quant weights to a tiled matmul that gives some rows other logits than alone.
+  The float32 LoRA matrices are only batch-invariant without llamafile's matmul
+  (:attr:`Engine.exact_adapter_batches`; ``make setup`` builds without it); with it, the
+  scheduler decodes adapter rows one by one unless ``batch_invariant`` is off.
 * A cached prefix is only ever reused by a request with the same adapter set (the scheduler's
   slots are keyed by it): a prefix computed under another adapter matches neither model.
 """
@@ -198,6 +200,16 @@ def quiet_llama_logs() -> None:
     llama_cpp.llama_backend_init()
 
 
+# Most rows one decode call holds with ``batch_invariant``. From 8 rows on, ggml's CPU backend
+# multiplies K-quant weights (the Q4_K / Q6_K tensors of a Q4_K_M model) with its tiled matmul
+# (ggml-cpu/tiled/tiled.cpp, ``ggml_tiled_min_batch``: ``rows >= 8``; no build option turns it
+# off), which sums differently from the per-row ``vec_dot`` of 1-7 rows: some rows' logits then
+# move by 0.5-5 and greedy answers change (eval's batched base answers that differed). With
+# 2-7 rows every row gets the logits it gets alone, bit for bit, base and LoRA (measured with
+# llama-cpp-python 0.3.36, tests/test_scheduler.py).
+EXACT_ROWS = 7
+
+
 class _Context:
     """A llama.cpp context with its batch buffer: decode rows of (sequence, tokens, position).
 
@@ -348,13 +360,20 @@ class Engine:
         """True when rows decoded together under an adapter get the logits they get alone.
 
         The quantized base weights go through kernels that sum a row the same way whatever
-        the batch, but llama.cpp built with llamafile's matmul (the default build) multiplies
-        the float32 LoRA matrices of two or more rows with it and of one row with ggml's
-        vector kernel, which rounds differently; a greedy answer can then change by batching.
+        the batch, but llama.cpp built with llamafile's matmul (pip's default build; ``make
+        setup`` builds with ``GGML_LLAMAFILE=OFF``) multiplies the float32 LoRA matrices of
+        two or more rows with it and of one row with ggml's vector kernel, which may round
+        differently; a greedy answer could then change by batching.
         """
         import llama_cpp
 
         return b"LLAMAFILE = 1" not in llama_cpp.llama_print_system_info()
+
+    @property
+    def max_rows(self) -> int:
+        """Most rows the scheduler puts in one decode call (see :data:`EXACT_ROWS`)."""
+        rows = max(1, self.config.n_seq_max)
+        return min(rows, EXACT_ROWS) if self.config.batch_invariant else rows
 
     @property
     def closed(self) -> bool:

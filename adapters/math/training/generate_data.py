@@ -1,23 +1,20 @@
 """Deterministic arithmetic word problems for the math adapter, worked step by step.
 
-Three families, pitched at what Gemma 3 270M can learn on a CPU in a few minutes:
+The guide's domain, pitched at what Gemma 3 270M can learn on a CPU in minutes: money,
+percentages of a quantity times a price (the guide's bakery example), division with and
+without a remainder, unit rates, two- and three-step problems, three-digit results, and the
+two-digit add / subtract / multiply the first adapter knew. Every problem is told through one
+of many story frames (``FRAMES``: different verbs, objects, names, orders of facts, some with a
+distractor number) and worked in short steps, one ``a op b = c`` per line, ending with
+``The answer is N.`` (checked line by line by ``validate.py``).
 
-  easy    two-digit addition                       Step 1 tens, Step 2 ones, Step 3 combine
-  medium  two-digit subtraction                    Step 1 take away tens, Step 2 the ones
-  hard    two-digit x one-digit multiplication     Step 1 tens, Step 2 ones, Step 3 add
+The benchmark is built by ``eval/make_benchmark.py`` from its own frames, none of them here,
+so the benchmark score measures transfer to new wording, not recall of a template.
 
-Each family has a person-and-things story and a bakery story (the guide's example), and about a
-quarter of the problems are edge cases picked on purpose: carries and borrows, round numbers,
-zeros in the ones place, doubles, small differences. Every answer ends with
-``The answer is N.`` so eval can score the final number exactly.
+Writes training/dataset.jsonl (math problems, plus the replay file mixed in when given).
 
-Writes (relative to this file's adapter folder):
-  training/dataset.jsonl   training examples (40% easy, 40% medium, 20% hard)
-  eval/benchmark.jsonl     held-out benchmark, 30/50/20 easy/medium/hard; no (operation,
-                           numbers) shared with training, so no benchmark problem is in it
-  eval/ood.jsonl           out-of-domain questions the adapter must not damage
-
-Run: python adapters/math/training/generate_data.py [--train N] [--bench N] [--seed S]
+Run: python adapters/math/training/generate_data.py [--train N] [--seed S]
+         [--replay training/replay.jsonl --replay-share 0.25]
 """
 
 from __future__ import annotations
@@ -29,206 +26,408 @@ from pathlib import Path
 
 INSTRUCTION = ("Solve the following arithmetic word problem. Show your reasoning step by step, "
                "then give the final answer.")
-NAMES = ["Tom", "Ana", "Lee", "Maya", "Sam", "Nora", "Ravi", "Ella", "Omar", "Zoe"]
-ITEMS = ["apples", "marbles", "stickers", "books", "coins", "pencils", "cards", "shells"]
-GOODS = ["muffins", "cookies", "rolls", "bagels", "pies", "scones"]
-EDGE_SHARE = 0.25
-BENCH_MIX = {"easy": 0.3, "medium": 0.5, "hard": 0.2}
-TRAIN_MIX = {"easy": 0.4, "medium": 0.4, "hard": 0.2}
+NAMES = ["Tom", "Ana", "Lee", "Maya", "Sam", "Nora", "Ravi", "Ella", "Omar", "Zoe", "Kofi",
+         "Lina", "Ben", "Iris", "Jun", "Priya", "Max", "Sofia", "Theo", "Amara"]
+THINGS = ["apples", "marbles", "stickers", "books", "coins", "pencils", "cards", "shells",
+          "stamps", "beads", "buttons", "eggs", "oranges", "toy cars", "balloons", "crayons"]
+GOODS = ["muffins", "cookies", "rolls", "bagels", "pies", "scones", "cupcakes", "loaves"]
+SHOPS = ["bakery", "cafe", "shop", "market stall", "corner store"]
+CONTAINERS = [("box", "boxes"), ("bag", "bags"), ("jar", "jars"), ("crate", "crates"),
+              ("basket", "baskets"), ("tray", "trays")]
 
 
-def _split_tens(n: int) -> tuple[int, int]:
+def _split(n: int) -> tuple[int, int]:
     return n // 10 * 10, n % 10
 
 
-def _add_numbers(rng: random.Random, edge: bool) -> tuple[int, int]:
-    if not edge:
-        return rng.randint(10, 89), rng.randint(10, 89)
-    kind = rng.choice(["carry", "round", "ten", "double"])
-    if kind == "carry":  # the ones make a new ten
-        a = rng.randint(1, 7) * 10 + rng.randint(5, 9)
-        b = rng.randint(1, 8 - a // 10) * 10 + rng.randint(10 - a % 10, 9)
-    elif kind == "round":  # a zero in the ones place
-        a, b = rng.randint(1, 8) * 10, rng.randint(10, 89)
-    elif kind == "ten":  # the ones add up to exactly ten
-        a = rng.randint(10, 79)
-        a += 1 if a % 10 == 0 else 0
-        b = rng.randint(1, 8 - a // 10) * 10 + (10 - a % 10)
-    else:
-        a = b = rng.randint(11, 49)
-    return (a, b) if rng.random() < 0.5 else (b, a)
+# ------------------------------------------------------------------------ worked steps
+# Each returns (steps, answer); every step is "Step k: words. a op b = c".
+
+def _lines(*steps: str) -> str:
+    return "\n".join(f"Step {i}: {s}" for i, s in enumerate(steps, 1))
 
 
-def _sub_numbers(rng: random.Random, edge: bool) -> tuple[int, int]:
-    if not edge:
-        a = rng.randint(40, 99)
-        return a, rng.randint(11, a - 10)
-    kind = rng.choice(["borrow", "round", "zero-left", "small"])
-    if kind == "borrow":  # more ones to take away than there are
-        a = rng.randint(3, 9) * 10 + rng.randint(0, 5)
-        return a, rng.randint(1, a // 10 - 1) * 10 + rng.randint(a % 10 + 1, 9)
-    if kind == "round":  # taking away a round number
-        a = rng.randint(31, 99)
-        return a, rng.randint(1, a // 10 - 1) * 10
-    if kind == "zero-left":  # the answer is a round number
-        a = rng.randint(31, 99)
-        return a, rng.randint(1, a // 10 - 1) * 10 + a % 10
-    a = rng.randint(20, 99)  # only a few are left
-    return a, a - rng.randint(1, 9)
+def add_steps(a: int, b: int, k: int = 1) -> tuple[list[str], int]:
+    """a + b, adding the tens of b then its ones (b has at most two digits)."""
+    tb, ob = _split(b)
+    if tb == 0 or ob == 0:
+        return [f"Add. {a} + {b} = {a + b}"], a + b
+    return [f"Add the tens. {a} + {tb} = {a + tb}",
+            f"Add the ones. {a + tb} + {ob} = {a + b}"], a + b
 
 
-def _mul_numbers(rng: random.Random, edge: bool) -> tuple[int, int]:
-    if not edge:
-        return rng.randint(11, 49), rng.randint(2, 9)
-    kind = rng.choice(["round", "carry", "nines"])
-    if kind == "round":  # a zero in the ones place
-        return rng.randint(1, 9) * 10, rng.randint(2, 9)
-    if kind == "carry":  # the ones product is ten or more
+def sub_steps(a: int, b: int) -> tuple[list[str], int]:
+    tb, ob = _split(b)
+    if tb == 0 or ob == 0:
+        return [f"Subtract. {a} - {b} = {a - b}"], a - b
+    return [f"Take away the tens. {a} - {tb} = {a - tb}",
+            f"Take away the ones. {a - tb} - {ob} = {a - b}"], a - b
+
+
+def mul_steps(a: int, b: int) -> tuple[list[str], int]:
+    """a x b with b one digit: tens and ones of a (a has at most two digits)."""
+    ta, oa = _split(a)
+    if ta == 0 or oa == 0 or a < 10:
+        return [f"Multiply. {a} x {b} = {a * b}"], a * b
+    return [f"Multiply the tens. {ta} x {b} = {ta * b}",
+            f"Multiply the ones. {oa} x {b} = {oa * b}",
+            f"Add. {ta * b} + {oa * b} = {a * b}"], a * b
+
+
+def percent_steps(p: int, q: int) -> tuple[list[str], int]:
+    """p% of q, through a fraction or through 10% (q is a multiple of the needed divisor)."""
+    if p in (25, 50, 75, 20):
+        d = {25: 4, 50: 2, 75: 4, 20: 5}[p]
+        steps = [f"{p}% is 1/{d} of {q}. {q} / {d} = {q // d}"] if p != 75 else \
+            [f"25% of {q}. {q} / 4 = {q // 4}", f"75% is 3 times that. {q // 4} x 3 = {q // 4 * 3}"]
+        return steps, q * p // 100
+    steps = [f"10% of {q}. {q} / 10 = {q // 10}"]
+    if p != 10:
+        steps.append(f"{p}% of {q}. {q // 10} x {p // 10} = {q * p // 100}")
+    return steps, q * p // 100
+
+
+def divmod_steps(a: int, b: int) -> tuple[list[str], int, int]:
+    q, r = divmod(a, b)
+    return [f"Fill groups of {b}. {q} x {b} = {q * b}",
+            f"Find what is left. {a} - {q * b} = {r}"], q, r
+
+
+# ------------------------------------------------------------------------ problem kinds
+# Each kind: rng -> (question, steps, answer, difficulty). Frames are (template, filler).
+
+FRAMES: dict[str, list[str]] = {
+    "add": [
+        "{name} has {a} {thing} and gets {b} more. How many {thing} does {name} have now?",
+        "A {shop} bakes {a} {goods} in the morning and {b} {goods} in the afternoon. "
+        "How many {goods} does it bake in total?",
+        "{name} collected {a} {thing} on Monday and {b} on Tuesday. What is the total?",
+        "There are {a} {thing} in one pile and {b} in another. How many are there altogether?",
+        "{name} found {b} {thing}, then {name2} gave {name} {a} more. How many {thing} does "
+        "{name} have?",
+        "A library had {a} books. It bought {b} new books. How many books does it have now?",
+        "{name} is {a} years old. {name2} is {b} years older. How old is {name2}?",
+        "A bus has {a} people on it. At the next stop {b} more get on. How many people are on "
+        "the bus?",
+        "A zoo has {a} birds and {b} fish. What is the number of animals in all?",
+        "{name} walked {a} meters to the park and {b} meters to the shop. How far is that in "
+        "all?",
+        "Class A raised {a} dollars and class B raised {b} dollars. Combined, how much did "
+        "they raise?",
+        "What do you get when you put {a} {thing} together with {b} {thing}?",
+    ],
+    "sub": [
+        "{name} had {a} {thing} and gave away {b}. How many {thing} are left?",
+        "A {shop} baked {a} {goods} and sold {b} of them. How many {goods} are left?",
+        "{name} has {a} {thing}. {name2} has {b}. How many more {thing} does {name} have?",
+        "A train carries {a} people. At a station {b} get off. How many stay on the train?",
+        "{name} wants to read {a} pages. {name} has read {b}. How many pages are still to go?",
+        "There were {a} {thing} in a jar. {name} took out {b}. How many are in the jar now?",
+        "{name} had {a} dollars and spent {b} dollars. How many dollars are left?",
+        "A hotel has {a} rooms and {b} of them are booked. How many rooms are still empty?",
+        "A box had {a} {thing}. {b} of them were broken and thrown out. How many remain?",
+        "A road is {a} km long. {name} has driven {b} km of it. What distance is still to "
+        "drive?",
+        "{name} needs {a} points to win and has {b}. How many points does {name} still need?",
+    ],
+    "mul": [
+        "A {cont} holds {a} {thing}. How many {thing} are in {b} {conts}?",
+        "A {shop} puts {a} {goods} on each tray. How many {goods} are on {b} trays?",
+        "{name} reads {a} pages every day for {b} days. How many pages is that?",
+        "There are {b} rows of chairs with {a} chairs in each row. How many chairs are there?",
+        "Each of {b} friends brings {a} {thing}. How many {thing} do they bring in all?",
+        "{name} saves {a} dollars a week. How much does {name} save in {b} weeks?",
+        "A spider web has {a} threads on each of its {b} sides. Find how many threads there "
+        "are.",
+        "{b} buses each carry {a} children to a game. What is the number of children?",
+    ],
+    "money": [
+        "{name} buys {b} {goods} at {a} dollars each and pays with a {bill} dollar bill. "
+        "How much change does {name} get?",
+        "A {shop} sells {goods} for {a} dollars each. {name} buys {b} of them and hands over "
+        "{bill} dollars. What is the change?",
+        "{name} has {bill} dollars. {name} spends some of it on {b} tickets that cost {a} "
+        "dollars each. How many dollars are left?",
+    ],
+    "cost": [
+        "{goods_cap} cost {a} dollars each. How much do {b} {goods} cost?",
+        "{name} buys {b} notebooks. Each notebook costs {a} dollars. What is the total cost?",
+        "A ticket costs {a} dollars. How much do {b} tickets cost?",
+        "{name} pays {a} dollars for each of {b} lessons. How much does {name} pay in all?",
+    ],
+    "percent_price": [
+        "A {shop} sells {q} {goods} a day. {p}% of them are sold in the morning at {price} "
+        "dollars each. How much money does the morning bring in?",
+        "A {shop} bakes {q} {goods}. {p}% of them have chocolate. Each chocolate one sells for "
+        "{price} dollars. How much do the chocolate {goods} bring in?",
+        "{name} picks {q} {thing}. {p}% of them are sold for {price} dollars each. How much "
+        "money is that?",
+        "Out of {q} tickets, {p}% are for children. A child ticket costs {price} dollars. "
+        "How much do the child tickets cost in total?",
+        "{name} grows {q} pumpkins and sells {p}% of them for {price} dollars a pumpkin. "
+        "How many dollars does {name} make?",
+        "A team has {q} shirts to sell. It sells {p}% of them at {price} dollars per shirt. "
+        "What is the money taken?",
+    ],
+    "percent": [
+        "What is {p}% of {q}?",
+        "A class has {q} students. {p}% of them walk to school. How many students walk?",
+        "{name} has {q} {thing}. {p}% of them are red. How many are red?",
+        "A farm has {q} animals and {p}% of them are sheep. How many sheep are there?",
+    ],
+    "div_exact": [
+        "{name} shares {a} {thing} equally among {b} friends. How many does each friend get?",
+        "{a} {goods} are packed {b} to a {cont}. How many {conts} are filled?",
+        "A rope {a} meters long is cut into {b} equal pieces. How long is each piece?",
+        "{a} students split into {b} equal teams. How many students are on each team?",
+    ],
+    "div_groups": [
+        "{name} packs {a} {thing} into {conts} of {b}. How many full {conts} does {name} make?",
+        "{a} {goods} go on trays that hold {b} each. How many trays are filled completely?",
+        "A teacher has {a} pencils and gives {b} to each student. How many students get {b} "
+        "pencils?",
+    ],
+    "div_rem": [
+        "{name} shares {a} {thing} among {b} friends so each gets the same number. How many "
+        "{thing} are left over?",
+        "{a} {goods} are packed {b} to a {cont}. How many {goods} are left after filling as "
+        "many {conts} as possible?",
+        "{a} people sit at tables of {b}. After every full table, how many people are left "
+        "standing?",
+    ],
+    "div_ceil": [
+        "{a} people need a ride and each car takes {b}. How many cars are needed?",
+        "{name} has {a} {thing} and {conts} that hold {b} each. How many {conts} does {name} "
+        "need for all of them?",
+        "{a} {goods} must go in {conts} of {b}. How many {conts} are needed to hold them all?",
+    ],
+    "rate": [
+        "{n} {goods} cost {total} dollars. How much do {m} {goods} cost?",
+        "{name} earns {total} dollars for {n} hours of work. How much does {name} earn in {m} "
+        "hours?",
+        "A machine makes {total} {thing} in {n} minutes. How many does it make in {m} minutes?",
+    ],
+    "speed": [
+        "A car drives {total} miles in {n} hours. How many miles does it drive each hour?",
+        "{name} pays {total} dollars for {n} kilograms of {thing}. What is the price of one "
+        "kilogram?",
+        "A pump fills {total} liters in {n} minutes. How many liters is that per minute?",
+    ],
+    "two_step": [
+        "{name} had {a} {thing}, bought {b} more, then gave {c} away. How many are left?",
+        "A {shop} baked {a} {goods} and {b} more later. It sold {c}. How many are left?",
+        "{name} scored {a} points, then {b} points, then lost {c} points. What is the score?",
+    ],
+    "sub_mul": [
+        "{name} buys {b} packs of {thing} with {a} in each pack and loses {c}. How many are "
+        "left?",
+        "There are {b} shelves with {a} books on each. {c} books are taken away. How many "
+        "books are left?",
+    ],
+}
+
+
+def _fill(rng: random.Random) -> dict:
+    name, name2 = rng.sample(NAMES, 2)
+    cont, conts = rng.choice(CONTAINERS)
+    goods = rng.choice(GOODS)
+    return {"name": name, "name2": name2, "thing": rng.choice(THINGS), "goods": goods,
+            "goods_cap": goods.capitalize(), "shop": rng.choice(SHOPS), "cont": cont,
+            "conts": conts}
+
+
+# Irrelevant facts with a number, put before a fifth of the questions: the model must ignore them.
+DISTRACTORS = ["{name} is {x} years old.", "It is {x} o'clock.",
+               "The {shop} opened {x} years ago.", "{name} lives at number {x}."]
+
+
+def _distractor(rng: random.Random, question: str, fill: dict, distractors: list[str]) -> str:
+    if rng.random() > 0.2:
+        return question
+    return rng.choice(distractors).format(x=rng.randint(3, 40), **fill) + " " + question
+
+
+def make(kind: str, rng: random.Random, frames: dict[str, list[str]] | None = None,
+         distractors: list[str] | None = None) -> tuple[str, str, int, str]:
+    """One problem of ``kind``: question, worked answer, answer, difficulty.
+
+    ``frames`` and ``distractors`` replace :data:`FRAMES` and :data:`DISTRACTORS` (the
+    benchmark passes its own); the numbers and the worked steps are made the same way.
+    """
+    frames = frames or FRAMES
+    f = _fill(rng)
+    frame = rng.choice(frames[kind])
+    steps: list[str]
+    if kind == "add":
+        a, b = rng.randint(10, 89), rng.randint(10, 89)
+        if rng.random() < 0.3:
+            a = rng.randint(100, 899)
+        steps, ans = add_steps(a, b)
+        level = "easy"
+    elif kind == "sub":
+        a = rng.randint(40, 99) if rng.random() < 0.7 else rng.randint(100, 999)
+        b = rng.randint(11, min(a - 1, 99))
+        steps, ans = sub_steps(a, b)
+        level = "easy"
+    elif kind == "mul":
+        a, b = rng.randint(11, 99), rng.randint(2, 9)
+        steps, ans = mul_steps(a, b)
+        level = "medium"
+    elif kind in ("cost", "money"):
+        a, b = rng.randint(2, 19), rng.randint(2, 9)
+        steps, ans = mul_steps(a, b)
+        level = "medium"
+        if kind == "money":
+            bill = next(x for x in (20, 50, 100, 200) if x > ans)
+            f["bill"] = bill
+            more, ans = sub_steps(bill, ans)
+            steps = steps + more
+            level = "hard"
+    elif kind in ("percent", "percent_price"):
+        p = rng.choice([10, 20, 25, 30, 40, 50, 60, 75])
+        d = {25: 4, 75: 4, 50: 2, 20: 5}.get(p, 10)
+        q = d * rng.randint(2, 30 if d == 10 else 40)
+        if q * p // 100 > 99:
+            q = d * rng.randint(2, 20)
+        steps, ans = percent_steps(p, q)
+        f.update(p=p, q=q)
+        level = "medium"
+        if kind == "percent_price":
+            price = rng.randint(2, 9)
+            f["price"] = price
+            more, ans = mul_steps(ans, price)
+            steps = steps + more
+            level = "hard"
+    elif kind == "div_exact":
+        b = rng.randint(2, 9)
+        ans = rng.randint(2, 12)
+        a = ans * b
+        steps = [f"Divide. {a} / {b} = {ans}"]
+        level = "medium"
+    elif kind in ("div_groups", "div_rem", "div_ceil"):
         b = rng.randint(3, 9)
-        return rng.randint(1, 4) * 10 + rng.randint(-(-10 // b), 9), b
-    return rng.randint(11, 49), 9
+        a = b * rng.randint(2, 12) + rng.randint(1, b - 1)
+        steps, q, r = divmod_steps(a, b)
+        if kind == "div_groups":
+            steps.append(f"Count the full groups. {q * b} / {b} = {q}")
+            ans = q
+        elif kind == "div_rem":
+            ans = r
+        else:
+            steps.append(f"Add one for the {r} left. {q} + 1 = {q + 1}")
+            ans = q + 1
+        level = "hard"
+    elif kind in ("rate", "speed"):
+        n, unit = rng.randint(2, 9), rng.randint(2, 12)
+        total = n * unit
+        f.update(n=n, total=total)
+        steps = [f"Find one. {total} / {n} = {unit}"]
+        ans = unit
+        level = "medium"
+        if kind == "rate":
+            m = rng.choice([k for k in range(2, 10) if k != n])
+            f["m"] = m
+            steps.append(f"Multiply by {m}. {unit} x {m} = {unit * m}")
+            ans = unit * m
+            level = "hard"
+    elif kind == "two_step":
+        a, b = rng.randint(10, 60), rng.randint(10, 39)
+        c = rng.randint(11, a + b - 1)
+        s1, mid = add_steps(a, b)
+        s2, ans = sub_steps(mid, c)
+        steps = s1 + s2
+        f["c"] = c
+        level = "hard"
+    elif kind == "sub_mul":
+        a, b = rng.randint(5, 25), rng.randint(2, 9)
+        s1, mid = mul_steps(a, b)
+        c = rng.randint(2, min(mid - 1, 40))
+        s2, ans = sub_steps(mid, c)
+        steps = s1 + s2
+        f["c"] = c
+        level = "hard"
+    else:
+        raise ValueError(f"unknown kind {kind!r}")
+    f.setdefault("a", locals().get("a"))
+    f.setdefault("b", locals().get("b"))
+    question = _distractor(rng, frame.format(**f), f, distractors or DISTRACTORS)
+    return question, f"{_lines(*steps)}\n\nThe answer is {ans}.", ans, level
 
 
-# Each operation told as two stories: a person with things, and the guide's bakery.
-STORIES = {
-    "add": ("{name} has {a} {item} and gets {b} more. How many {item} does {name} have now?",
-            "A bakery bakes {a} {goods} in the morning and {b} {goods} in the afternoon. "
-            "How many {goods} does it bake in total?"),
-    "sub": ("{name} had {a} {item} and gave away {b}. How many {item} are left?",
-            "A bakery baked {a} {goods} and sold {b} of them. How many {goods} are left?"),
-    "mul": ("A box holds {a} {item}. How many {item} are in {b} boxes?",
-            "A bakery puts {a} {goods} on each tray. How many {goods} are on {b} trays?"),
+# How many of each kind, as a share of the set (targeted after run 1: see TRAINING_LOG.md).
+# Run 2 (after run 1's failures, all add/sub/mul asked in unseen words wrong): more of the
+# basic operations and of percent x price; fewer of the single-division kinds run 1 got right.
+MIX: dict[str, float] = {
+    "add": 0.13, "sub": 0.13, "mul": 0.10, "cost": 0.05, "money": 0.06, "percent": 0.06,
+    "percent_price": 0.10, "div_exact": 0.05, "div_groups": 0.05, "div_rem": 0.06,
+    "div_ceil": 0.05, "rate": 0.06, "speed": 0.03, "two_step": 0.04, "sub_mul": 0.03,
 }
 
 
-def _story(op: str, a: int, b: int, rng: random.Random) -> str:
-    person, bakery = STORIES[op]
-    if rng.random() < 0.6:
-        return person.format(name=rng.choice(NAMES), item=rng.choice(ITEMS), a=a, b=b)
-    return bakery.format(goods=rng.choice(GOODS), a=a, b=b)
-
-
-def _add_steps(a: int, b: int) -> str:
-    (ta, oa), (tb, ob) = _split_tens(a), _split_tens(b)
-    return (f"Step 1: Add the tens. {ta} + {tb} = {ta + tb}\n"
-            f"Step 2: Add the ones. {oa} + {ob} = {oa + ob}\n"
-            f"Step 3: Combine. {ta + tb} + {oa + ob} = {a + b}\n\n"
-            f"The answer is {a + b}.")
-
-
-def _sub_steps(a: int, b: int) -> str:
-    tb, ob = _split_tens(b)
-    return (f"Step 1: Take away the tens. {a} - {tb} = {a - tb}\n"
-            f"Step 2: Take away the ones. {a - tb} - {ob} = {a - b}\n\n"
-            f"The answer is {a - b}.")
-
-
-def _mul_steps(a: int, b: int) -> str:
-    ta, oa = _split_tens(a)
-    return (f"Step 1: Multiply the tens. {ta} x {b} = {ta * b}\n"
-            f"Step 2: Multiply the ones. {oa} x {b} = {oa * b}\n"
-            f"Step 3: Add. {ta * b} + {oa * b} = {a * b}\n\n"
-            f"The answer is {a * b}.")
-
-
-# difficulty -> (operation, numbers, worked steps)
-FAMILIES = {"easy": ("add", _add_numbers, _add_steps),
-            "medium": ("sub", _sub_numbers, _sub_steps),
-            "hard": ("mul", _mul_numbers, _mul_steps)}
-
-
-def make_problem(level: str, rng: random.Random, edge: bool) -> tuple[str, str, tuple]:
-    """One problem of a difficulty level: question, worked answer, and its identity key."""
-    op, numbers, steps = FAMILIES[level]
-    a, b = numbers(rng, edge)
-    return _story(op, a, b, rng), steps(a, b), (op, a, b)
-
-
-# General questions with short exact answers a base model may know; the adapter must not lose
-# them. Each is asked as a bare instruction (as `loco query` asks) and scored like the benchmark:
-# the number for counting questions, else the answer word against the last line of the reply.
-OOD = {
-    "capital": [(f"What is the capital of {country}?", city)
-                for country, city in (("France", "Paris"), ("Japan", "Tokyo"),
-                                      ("Italy", "Rome"), ("Spain", "Madrid"),
-                                      ("Germany", "Berlin"), ("England", "London"),
-                                      ("Egypt", "Cairo"), ("Russia", "Moscow"),
-                                      ("Greece", "Athens"), ("Canada", "Ottawa"))],
-    "opposite": [(f"What is the opposite of {word}?", other)
-                 for word, other in (("hot", "cold"), ("up", "down"), ("day", "night"),
-                                     ("big", "small"), ("fast", "slow"), ("open", "closed"),
-                                     ("happy", "sad"), ("left", "right"), ("old", "new"),
-                                     ("wet", "dry"))],
-    "counting": [("How many days are in a week?", "7"),
-                 ("How many legs does a spider have?", "8"),
-                 ("How many months are in a year?", "12"),
-                 ("How many sides does a triangle have?", "3"),
-                 ("How many wheels does a bicycle have?", "2"),
-                 ("How many hours are in a day?", "24"),
-                 ("How many minutes are in an hour?", "60"),
-                 ("How many sides does a square have?", "4"),
-                 ("How many letters are in the word cat?", "3"),
-                 ("How many legs does a dog have?", "4")],
-    "general": [("What color is grass?", "Green"),
-                ("What color is the sky on a clear day?", "Blue"),
-                ("Which animal says moo?", "Cow"),
-                ("What is frozen water called?", "Ice"),
-                ("What is the plural of mouse?", "Mice"),
-                ("Which day comes after Monday?", "Tuesday"),
-                ("Which month comes after January?", "February"),
-                ("What is the largest planet in our solar system?", "Jupiter"),
-                ("What do bees make?", "Honey"),
-                ("What is the first letter of the English alphabet?", "A")],
-}
-
-
-def generate(n: int, mix: dict[str, float], rng: random.Random, used: set) -> list[dict]:
-    """``n`` problems in the given difficulty mix, none whose key is in ``used``."""
+def generate(n: int, rng: random.Random, frames: dict[str, list[str]] | None = None,
+             mix: dict[str, float] | None = None, avoid: set[str] | None = None,
+             distractors: list[str] | None = None) -> list[dict]:
+    """``n`` distinct problems in the kind mix, none whose question is in ``avoid``."""
+    mix = mix or MIX
+    seen = set(avoid or ())
     rows = []
-    for level, share in mix.items():
-        want = round(n * share)
-        while want > 0:
-            q, a, key = make_problem(level, rng, rng.random() < EDGE_SHARE)
-            if key in used:
+    total = sum(mix.values())
+    for kind, share in mix.items():
+        want = max(1, round(n * share / total))
+        tries = 0
+        while want > 0 and tries < 50 * n:
+            tries += 1
+            q, out, _, level = make(kind, rng, frames, distractors)
+            if q in seen:
                 continue
-            used.add(key)
-            rows.append({"instruction": INSTRUCTION, "input": q, "output": a,
-                         "difficulty": level})
+            seen.add(q)
+            rows.append({"instruction": INSTRUCTION, "input": q, "output": out,
+                         "difficulty": level, "kind": kind})
             want -= 1
     rng.shuffle(rows)
-    return rows
+    return rows[:n]
 
 
-def ood_rows() -> list[dict]:
-    """The out-of-domain set, in a fixed order."""
-    return [{"instruction": q, "input": "", "output": a, "category": category}
-            for category, pairs in OOD.items() for q, a in pairs]
+def mix_replay(rows: list[dict], replay: list[dict], share: float, rng: random.Random
+               ) -> list[dict]:
+    """``rows`` plus replay examples making up ``share`` of the result, shuffled."""
+    want = min(len(replay), round(len(rows) * share / (1 - share))) if share > 0 else 0
+    picked = rng.sample(replay, want)
+    mixed = rows + [{**r, "difficulty": "replay"} for r in picked]
+    rng.shuffle(mixed)
+    return mixed
 
 
-def build(train: int = 600, bench: int = 60, seed: int = 1234) -> dict[str, list[dict]]:
-    """Every file's rows; the benchmark is drawn first so training skips its problems."""
+def build(train: int = 480, seed: int = 1234, replay: list[dict] | None = None,
+          replay_share: float = 0.0) -> list[dict]:
+    """The training rows: ``train`` math problems plus the replay share."""
     rng = random.Random(seed)
-    used: set = set()
-    bench_rows = generate(bench, BENCH_MIX, rng, used)
-    train_rows = generate(train, TRAIN_MIX, rng, used)
-    return {"training/dataset.jsonl": train_rows, "eval/benchmark.jsonl": bench_rows,
-            "eval/ood.jsonl": ood_rows()}
+    rows = generate(train, rng)
+    return mix_replay(rows, replay or [], replay_share, rng) if replay else rows
 
 
 def main() -> None:
+    here = Path(__file__).resolve().parent
+    # The shipped dataset's settings (the tests rebuild it from them)
+    config = json.loads((here / "data_config.json").read_text(encoding="utf-8"))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--train", type=int, default=600)
-    parser.add_argument("--bench", type=int, default=60)
-    parser.add_argument("--seed", type=int, default=1234)
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1])
+    parser.add_argument("--train", type=int, default=config["train"])
+    parser.add_argument("--seed", type=int, default=config["seed"])
+    parser.add_argument("--replay", type=Path, default=here / "replay.jsonl",
+                        help="replay JSONL from `locollm data replay` (skipped if missing)")
+    parser.add_argument("--replay-share", type=float, default=config["replay_share"])
+    parser.add_argument("--out", type=Path, default=here / "dataset.jsonl")
     args = parser.parse_args()
-    for name, rows in build(args.train, args.bench, args.seed).items():
-        path = args.out / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-        tmp.replace(path)
-        print(f"wrote {len(rows)} examples to {path}")
+    replay = []
+    if args.replay.exists():
+        replay = [json.loads(x) for x in args.replay.read_text(encoding="utf-8").splitlines()
+                  if x.strip()]
+    rows = build(args.train, args.seed, replay, args.replay_share)
+    tmp = args.out.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    tmp.replace(args.out)
+    n_replay = sum(r.get("source") == "replay" for r in rows)
+    print(f"wrote {len(rows)} examples to {args.out} ({n_replay} replay)")
 
 
 if __name__ == "__main__":
