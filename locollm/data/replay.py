@@ -13,6 +13,7 @@ A prompts file is JSONL with a string ``instruction`` and an optional ``input`` 
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,3 +131,16 @@ def replay_answers(prompts_path: str | Path, output: str | Path, *,
                         file=Path(prompts_path), fix="check the prompts and --max-tokens")
     path = write_jsonl(output, rows)
     return ReplayResult(path, len(rows), empty, truncated)
+
+
+def mix_replay(rows: list[dict], replay: list[dict], share: float, rng: random.Random
+               ) -> list[dict]:
+    """``rows`` plus replay examples making up ``share`` of the result, shuffled.
+
+    Shared by the adapters' data generators, so every domain mixes replay the same way.
+    """
+    want = min(len(replay), round(len(rows) * share / (1 - share))) if share > 0 else 0
+    picked = rng.sample(replay, want)
+    mixed = rows + [{**r, "difficulty": "replay"} for r in picked]
+    rng.shuffle(mixed)
+    return mixed

@@ -21,6 +21,7 @@ Writes (relative to this file's adapter folder):
   eval/benchmark.jsonl     held-out benchmark with ``evaluation_type: json`` and ``difficulty``
 
 Run: python adapters/extract/training/generate_data.py [--train N] [--bench N] [--seed S]
+     [--replay training/replay.jsonl --replay-share 0.3]
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ import argparse
 import json
 import random
 from pathlib import Path
+
+from locollm.data.replay import mix_replay
 
 INSTRUCTION = ("Extract the order from the text as JSON with the keys name, item, quantity, "
                "date and amount. Use null for a field the text does not give.")
@@ -135,16 +138,26 @@ def _write(path: Path, rows: list[dict]) -> None:
 
 
 def main() -> None:
+    root = Path(__file__).resolve().parent.parent
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--train", type=int, default=320)
     parser.add_argument("--bench", type=int, default=60)
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--replay", type=Path, default=root / "training" / "replay.jsonl",
+                        help="replay JSONL from `locollm data replay` (skipped if missing)")
+    parser.add_argument("--replay-share", type=float, default=0.3,
+                        help="share of the training set that is replay (general questions "
+                        "answered by the base), to keep its other skills")
     args = parser.parse_args()
-    root = Path(__file__).resolve().parent.parent
     train, bench = generate(args.train, args.bench, args.seed)
+    if args.replay.exists():
+        replay = [json.loads(x) for x in args.replay.read_text(encoding="utf-8").splitlines()
+                  if x.strip()]
+        train = mix_replay(train, replay, args.replay_share, random.Random(args.seed))
     _write(root / "training" / "dataset.jsonl", train)
     _write(root / "eval" / "benchmark.jsonl", bench)
-    print(f"wrote {len(train)} training rows and {len(bench)} benchmark rows")
+    n_replay = sum(r.get("source") == "replay" for r in train)
+    print(f"wrote {len(train)} training rows ({n_replay} replay) and {len(bench)} benchmark rows")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ import json
 import random
 from pathlib import Path
 
+from locollm.data.replay import mix_replay
+
 INSTRUCTION = ("Solve the following arithmetic word problem. Show your reasoning step by step, "
                "then give the final answer.")
 NAMES = ["Tom", "Ana", "Lee", "Maya", "Sam", "Nora", "Ravi", "Ella", "Omar", "Zoe", "Kofi",
@@ -386,16 +388,6 @@ def generate(n: int, rng: random.Random, frames: dict[str, list[str]] | None = N
             want -= 1
     rng.shuffle(rows)
     return rows[:n]
-
-
-def mix_replay(rows: list[dict], replay: list[dict], share: float, rng: random.Random
-               ) -> list[dict]:
-    """``rows`` plus replay examples making up ``share`` of the result, shuffled."""
-    want = min(len(replay), round(len(rows) * share / (1 - share))) if share > 0 else 0
-    picked = rng.sample(replay, want)
-    mixed = rows + [{**r, "difficulty": "replay"} for r in picked]
-    rng.shuffle(mixed)
-    return mixed
 
 
 def build(train: int = 480, seed: int = 1234, replay: list[dict] | None = None,
