@@ -17,6 +17,7 @@ from pathlib import Path
 from ..errors import DataError
 from .jsonl import Example, ReadResult, read_jsonl
 from .neardup import Duplicates, Pair, find_duplicates, normalize, prompt_texts
+from .replay import REPLAY_SOURCE
 from .reworded import find_reworded
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
@@ -376,7 +377,11 @@ def check_dataset(dataset: str | Path, benchmark: str | Path | None = None,
     bench = _read("benchmark", Path(benchmark)) if benchmark is not None else None
     both = train.examples + (bench.examples if bench else [])
     dups = find_duplicates(prompt_texts([(e.instruction, e.input) for e in both]), threshold)
-    reworded = find_reworded([(e.instruction, e.input, e.output) for e in both])
+    # A replay example is judged by its question alone: its answer is the base's own (often
+    # the same rambling list for different questions), not a curated output.
+    reworded = find_reworded([(e.instruction, e.input,
+                               "" if e.extra.get("source") == REPLAY_SOURCE else e.output)
+                              for e in both])
     items = [_schema(train), _fields(train), _size(train, min_train), _exact(train, dups),
              _near(train, dups, threshold), _reworded(train, reworded)]
     if bench is not None:
