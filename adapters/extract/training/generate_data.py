@@ -140,12 +140,12 @@ def _write(path: Path, rows: list[dict]) -> None:
 def main() -> None:
     root = Path(__file__).resolve().parent.parent
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--train", type=int, default=320)
+    parser.add_argument("--train", type=int, default=240)
     parser.add_argument("--bench", type=int, default=60)
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--replay", type=Path, default=root / "training" / "replay.jsonl",
                         help="replay JSONL from `locollm data replay` (skipped if missing)")
-    parser.add_argument("--replay-share", type=float, default=0.3,
+    parser.add_argument("--replay-share", type=float, default=0.5,
                         help="share of the training set that is replay (general questions "
                         "answered by the base), to keep its other skills")
     args = parser.parse_args()
