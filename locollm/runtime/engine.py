@@ -16,8 +16,9 @@ with that set applied (continuous batching across adapters). Traps handled here:
   own. A decode call holds at most :data:`EXACT_ROWS` rows: from 8 rows on ggml switches the
   K-quant weights to a tiled matmul that gives some rows other logits than alone.
   The float32 LoRA matrices are only batch-invariant without llamafile's matmul
-  (:attr:`Engine.exact_adapter_batches`; ``make setup`` builds without it); with it, the
-  scheduler decodes adapter rows one by one unless ``batch_invariant`` is off.
+  (:attr:`Engine.exact_adapter_batches`); ``make setup`` keeps llamafile on (without it prompt
+  processing runs at 0.60x), so the scheduler decodes adapter rows one by one unless
+  ``batch_invariant`` is off.
 * A cached prefix is only ever reused by a request with the same adapter set (the scheduler's
   slots are keyed by it): a prefix computed under another adapter matches neither model.
 """
@@ -360,10 +361,10 @@ class Engine:
         """True when rows decoded together under an adapter get the logits they get alone.
 
         The quantized base weights go through kernels that sum a row the same way whatever
-        the batch, but llama.cpp built with llamafile's matmul (pip's default build; ``make
-        setup`` builds with ``GGML_LLAMAFILE=OFF``) multiplies the float32 LoRA matrices of
-        two or more rows with it and of one row with ggml's vector kernel, which may round
-        differently; a greedy answer could then change by batching.
+        the batch, but llama.cpp built with llamafile's matmul (the default build, and what
+        ``make setup`` builds) multiplies the float32 LoRA matrices of two or more rows with it
+        and of one row with ggml's vector kernel, which rounds differently; a greedy answer can
+        then change by batching.
         """
         import llama_cpp
 

@@ -349,7 +349,7 @@ class Scheduler:
                     if slot.ticket is None or slot.ticket.cancelled.is_set():
                         break
         else:
-            step = max(1, engine.max_rows)  # calls of at most this many rows stay exact
+            step = engine.max_rows  # calls of at most this many rows stay exact
             for i in range(0, len(slots), step):
                 self._decode_step(key, slots[i:i + step])
             tokens = len(slots)
