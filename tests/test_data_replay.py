@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from conftest import write_jsonl
 
 from locollm.cli import cli
-from locollm.data.replay import read_prompts, replay_answers
+from locollm.data.replay import echoes_question, read_prompts, replay_answers
 from locollm.errors import DataError
 
 
@@ -55,6 +55,47 @@ def test_cli_reports_a_bad_prompts_file_without_a_traceback(tmp_path):
                                       str(tmp_path / "out.jsonl")])
     assert result.exit_code != 0 and "p.jsonl" in result.output and "p.jsonl:1:" in result.output
     assert not (tmp_path / "out.jsonl").exists()
+
+
+@pytest.mark.parametrize("question, answer, echo", [
+    ("What is the capital of India?", "India is the capital of India.", True),
+    ("What is the opposite of hot?", "The opposite of hot is hot.", True),
+    ("What is the opposite of old?", "Old is the opposite of old.", True),
+    ("Which animal says moo?", "The animal says moo.", True),
+    ("What is the capital of Japan?", "Tokyo", False),
+    ("What is the capital of China?", "The capital of China is Beijing.", False),
+    ("Which is bigger, an elephant or a mouse?", "An elephant.", False),  # a pick, one word
+    ("How many legs does a spider have?", "8", False),
+    ("How many legs does a spider have?", "A spider has legs.", True),
+    ("Is the sun a star?", "Yes, the sun is a star.", False),  # "yes" is new
+    ("Translate to French: good morning", "Bonjour", False),
+    ("Is the sun hot or cold?", "The sun is hot.", False),  # a pick between two
+    ("What city is Mexico's capital?", "Mexico City", False),
+    ("Do fish have feathers?", "No. Fish have no feathers.", False),
+    ("What word means the opposite of young?", "What word means the opposite of young?", True),
+    ("Give the opposite of the word full.", "The word full is the opposite of the word full.",
+     True),
+])
+def test_an_answer_that_only_restates_the_question_is_an_echo(question, answer, echo):
+    assert echoes_question(question, answer) is echo
+
+
+@pytest.mark.slow
+def test_echo_answers_of_the_base_are_left_out_unless_kept(tmp_path, real_base):
+    """The base restates some capital questions under the plain prompt ("India is the capital
+    of India."): those answers are counted and left out, the rest written; kept on request."""
+    countries = ["India", "Brazil", "Sweden", "Poland", "Ireland", "Austria", "Kenya", "Chile"]
+    prompts = write_jsonl(tmp_path / "p.jsonl", [
+        {"instruction": f"What is the capital of {c}?"} for c in countries])
+    dropped = replay_answers(prompts, tmp_path / "a.jsonl", max_tokens=16)
+    kept = replay_answers(prompts, tmp_path / "b.jsonl", max_tokens=16, keep_echoes=True)
+    rows = [json.loads(line) for line in (tmp_path / "b.jsonl").read_text().splitlines()]
+    echoes = [r for r in rows if echoes_question(r["instruction"], r["output"])]
+    assert echoes, "the base answered no capital question with an echo: pick other prompts"
+    assert kept.written == len(rows) and kept.skipped_echo == 0
+    assert dropped.skipped_echo == len(echoes) and dropped.written == len(rows) - len(echoes)
+    written = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
+    assert not any(echoes_question(r["instruction"], r["output"]) for r in written)
 
 
 @pytest.mark.slow

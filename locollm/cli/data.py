@@ -204,13 +204,18 @@ def data_synth(format_: str | None, **options) -> None:
               "Gemma 3 270M).")
 @click.option("--max-tokens", type=int, default=96, show_default=True,
               help="Longest answer.")
+@click.option("--keep-echoes", is_flag=True, help="Keep answers that only restate the "
+              "question (\"India is the capital of India.\"); left out by default.")
 @handle_errors
-def data_replay(prompts: Path, output: Path, base_model: str | None, max_tokens: int) -> None:
+def data_replay(prompts: Path, output: Path, base_model: str | None, max_tokens: int,
+                keep_echoes: bool) -> None:
     """Answer PROMPTS with the base model itself: replay data to mix into a training set.
 
     PROMPTS is JSONL with an "instruction" (and optional "input") per line. Each is answered
     greedily by llama.cpp in the prompt format training and eval use, so mixing the result
-    into an adapter's data teaches it to leave those prompts as the base answers them.
+    into an adapter's data teaches it to leave those prompts as the base answers them. An
+    answer that only restates the question is a failure, not knowledge, and is left out
+    (--keep-echoes keeps it).
 
     \b
     Examples:
@@ -219,7 +224,10 @@ def data_replay(prompts: Path, output: Path, base_model: str | None, max_tokens:
     """
     from ..data.replay import replay_answers
 
-    r = replay_answers(prompts, output, base_model=base_model, max_tokens=max_tokens)
+    r = replay_answers(prompts, output, base_model=base_model, max_tokens=max_tokens,
+                       keep_echoes=keep_echoes)
+    left_out = [f"{n} {what}" for n, what in ((r.skipped_empty, "empty"),
+                                              (r.skipped_echo, "echoing the question")) if n]
     click.echo(f"wrote {r.written} replay examples to {r.output}"
-               + (f" ({r.skipped_empty} empty answer(s) left out)" if r.skipped_empty else "")
+               + (f" (left out: {', '.join(left_out)})" if left_out else "")
                + (f"; {r.truncated} cut at --max-tokens" if r.truncated else ""))

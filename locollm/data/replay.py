@@ -9,11 +9,19 @@ say when served.
 
 A prompts file is JSONL with a string ``instruction`` and an optional ``input`` per line (an
 ``output`` there is ignored and replaced). Other fields are kept.
+
+An *echo* answer is left out by default: one that only restates the question ("India is the
+capital of India." to "What is the capital of India?", "The opposite of hot is hot."). A small
+base gives such answers under a plain prompt where it does not know or does not follow; they
+are not the base's knowledge but a failure mode, and an adapter trained on a few of them
+learns the pattern and repeats it on questions the base got right (the extract adapter's run
+3 answered "Japan is the capital of Japan." out of domain, where the base said "Tokyo").
 """
 
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +52,7 @@ class ReplayResult:
     output: Path
     written: int
     skipped_empty: int  # prompts the base answered with nothing (left out)
+    skipped_echo: int  # answers that only restate the question (left out, see echoes_question)
     truncated: int  # answers cut at max_tokens (kept, but worth a look)
 
 
@@ -81,6 +90,38 @@ def read_prompts(path: str | Path) -> list[ReplayPrompt]:
     return prompts
 
 
+_WORD = re.compile(r"[^\W_]+")
+# Words that answer a yes/no question: never stop words here, so "No, fish have no feathers."
+# to "Do fish have feathers?" adds a word
+_ANSWERING = frozenset({"yes", "no", "not", "nor", "never", "none", "nothing", "nobody",
+                        "neither", "cannot"})
+# Auxiliaries the kept list lacks ("How many legs does a spider have?")
+_AUXILIARY = frozenset({"do", "does", "did", "doing", "done"})
+
+
+def _content(text: str) -> list[str]:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    stop = (ENGLISH_STOP_WORDS | _AUXILIARY) - _ANSWERING
+    return [w for w in (m.lower() for m in _WORD.findall(text)) if w not in stop]
+
+
+def echoes_question(question: str, answer: str) -> bool:
+    """Whether ``answer`` only restates ``question``.
+
+    An echo has two or more content words, none of them new, and either says one of them twice
+    ("India is the capital of India.") or repeats all of the question's ("The animal says
+    moo." to "Which animal says moo?"). Content words are the words less scikit-learn's English
+    stop words (a kept list rather than one of our own), yes/no words counted. So a pick from
+    the question is not an echo: "An elephant." (one word), "The sun is hot." to "Is the sun
+    hot or cold?" (leaves "cold" out), "Mexico City" to "What city is Mexico's capital?".
+    """
+    asked, said = set(_content(question)), _content(answer)
+    if len(set(said)) < 2 or not set(said) <= asked:
+        return False
+    return len(said) > len(set(said)) or asked <= set(said)
+
+
 def answer_prompts(engine, prompts: list[ReplayPrompt], fmt: PromptFormat,
                    max_tokens: int = 96) -> list[tuple[str, bool]]:
     """The engine's greedy answer to each prompt (the bare base), and whether it hit the limit."""
@@ -94,7 +135,8 @@ def answer_prompts(engine, prompts: list[ReplayPrompt], fmt: PromptFormat,
 
 def replay_answers(prompts_path: str | Path, output: str | Path, *,
                    base_model: str | None = None, max_tokens: int = 96,
-                   fmt: PromptFormat | None = None) -> ReplayResult:
+                   fmt: PromptFormat | None = None, keep_echoes: bool = False
+                   ) -> ReplayResult:
     """Answer every prompt in ``prompts_path`` with the base model and write a training JSONL.
 
     Args:
@@ -103,6 +145,8 @@ def replay_answers(prompts_path: str | Path, output: str | Path, *,
         base_model: the base to answer with (default: the embedded Gemma 3 270M).
         max_tokens: longest answer; replay answers should be short like the adapter's.
         fmt: prompt format (default: the plain format training and eval use for this base).
+        keep_echoes: keep answers that only restate the question (see
+            :func:`echoes_question`); by default they are left out and counted.
 
     Raises:
         DataError: a bad prompts file (see :func:`read_prompts`), or every answer empty.
@@ -118,19 +162,23 @@ def replay_answers(prompts_path: str | Path, output: str | Path, *,
         answers = answer_prompts(engine, prompts, fmt, max_tokens)
     finally:
         engine.close()
-    rows, empty, truncated = [], 0, 0
+    rows, empty, echo, truncated = [], 0, 0, 0
     for prompt, (text, cut) in zip(prompts, answers, strict=True):
         if not text:
             empty += 1
+            continue
+        if not keep_echoes and echoes_question(f"{prompt.instruction} {prompt.input}", text):
+            echo += 1
             continue
         truncated += cut
         rows.append({"instruction": prompt.instruction, "input": prompt.input, "output": text,
                      **dict(prompt.extra), "source": REPLAY_SOURCE})
     if not rows:
-        raise DataError("the base model answered every prompt with nothing",
+        raise DataError("the base model answered every prompt with nothing"
+                        + (" or an echo of the question" if echo else ""),
                         file=Path(prompts_path), fix="check the prompts and --max-tokens")
     path = write_jsonl(output, rows)
-    return ReplayResult(path, len(rows), empty, truncated)
+    return ReplayResult(path, len(rows), empty, echo, truncated)
 
 
 def mix_replay(rows: list[dict], replay: list[dict], share: float, rng: random.Random
