@@ -9,8 +9,7 @@ identical (greedy decoding); the script prints the throughputs and ratios, and e
 answer differs. On an engine without ``complete_batch`` both paths are one by one.
 
 With the default ``batch_invariant`` engine a decode call holds at most ``EXACT_ROWS`` rows
-(more change some rows' logits), and on a llamafile build of llama.cpp (``make setup``'s)
-the scheduler decodes adapter rows one by one, so the adapter's ratio stays near 1 there;
+(more change some rows' logits), and a lone adapter row gets a pad row (``Engine.decode``);
 ``--no-batch-invariant`` lifts both, and the identical-answers line then shows what that costs.
 
 Usage: .venv/bin/python bench/eval_speed.py [--items 50] [--max-tokens 96] [--adapter math]

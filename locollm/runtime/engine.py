@@ -15,10 +15,14 @@ with that set applied (continuous batching across adapters). Traps handled here:
   whatever else is in the step (tested), and a prompt is evaluated in a decode call of its
   own. A decode call holds at most :data:`EXACT_ROWS` rows: from 8 rows on ggml switches the
   K-quant weights to a tiled matmul that gives some rows other logits than alone.
-  The float32 LoRA matrices are only batch-invariant without llamafile's matmul
-  (:attr:`Engine.exact_adapter_batches`); ``make setup`` keeps llamafile on (without it prompt
-  processing runs at 0.60x), so the scheduler decodes adapter rows one by one unless
-  ``batch_invariant`` is off.
+  llama.cpp built with llamafile's matmul (``make setup``'s build: without it prompt processing
+  runs at 0.60x) multiplies the float32 LoRA matrices of two or more rows with llamafile's
+  kernel, which sums a row the same way whatever the batch, and of one row with ggml's vector
+  kernel, which rounds differently. So a decode of a single token under an adapter gets a
+  *pad row*: the same token in a neighbouring KV sequence, no logits, its cell removed right
+  after (:meth:`Engine.decode`); every adapter row then goes through the one kernel, and
+  adapter rows batch like base rows. Rows batch only within a micro-batch, which llama.cpp
+  forms from consecutive sequence ids, so the scheduler hands the engine consecutive runs.
 * A cached prefix is only ever reused by a request with the same adapter set (the scheduler's
   slots are keyed by it): a prefix computed under another adapter matches neither model.
 """
@@ -135,10 +139,10 @@ class EngineConfig:
     # GPU backend and 0 on a CPU-only build.
     n_gpu_layers: int | None = None
     # Batched answers equal one-by-one answers bit for bit: ggml's repacked CPU matmuls
-    # (which round a row differently depending on its neighbours) are not used, and on a
-    # llama.cpp built with llamafile's matmul adapter rows are decoded one by one (see
-    # Engine.exact_adapter_batches). Off: every adapter set's rows in one call (faster with
-    # big groups; a greedy answer may then differ in a near tie).
+    # (which round a row differently depending on its neighbours) are not used, a call holds
+    # at most EXACT_ROWS rows, and on a llama.cpp built with llamafile's matmul a lone adapter
+    # row gets a pad row (see Engine.pads_adapter_rows). Off: none of that (faster with big
+    # groups; a greedy answer may then differ in a near tie).
     batch_invariant: bool = True
 
 
@@ -241,26 +245,34 @@ class _Context:
         self.memory = llama_cpp.llama_get_memory(self.ctx)
         # llama.cpp may round the context up; a prompt must also fit the batch buffer
         self.n_ctx = min(llama_cpp.llama_n_ctx_seq(self.ctx), n_ctx)
-        self.batch = llama_cpp.llama_batch_init(n_ctx, 0, 1)
+        self.n_seq = n_seq
+        # a whole prompt, or a step of n_seq rows (a pad row included)
+        self.batch = llama_cpp.llama_batch_init(max(n_ctx, n_seq + 1), 0, 1)
         self.adapters: AdapterSet | None = None
 
     def decode(self, rows: Sequence[tuple[int, Sequence[int], int]], all_logits: bool = False,
-               logits: bool = True) -> list[int]:
+               logits: bool = True, pad: tuple[int, int, int] | None = None) -> list[int]:
         """Evaluate ``rows`` of (sequence, tokens, first position) in one call.
 
         Returns, per row, the batch index of its last token (whose logits are kept unless
-        ``logits`` is False: then no vocabulary projection is computed at all).
+        ``logits`` is False: then no vocabulary projection is computed at all). ``pad`` is one
+        more (sequence, token, position) row, placed in sequence order, without logits.
         """
         import llama_cpp
 
         b, n, last = self.batch, 0, []
-        for seq, tokens, pos in rows:
+        todo = [(seq, tokens, pos, True) for seq, tokens, pos in rows]
+        if pad is not None:
+            todo.append((pad[0], [pad[1]], pad[2], False))
+            todo.sort(key=lambda row: row[0])
+        for seq, tokens, pos, real in todo:
             for j, token in enumerate(tokens):
                 b.token[n], b.pos[n], b.n_seq_id[n] = token, pos + j, 1
                 b.seq_id[n][0] = seq
-                b.logits[n] = all_logits or (logits and j == len(tokens) - 1)
+                b.logits[n] = real and (all_logits or (logits and j == len(tokens) - 1))
                 n += 1
-            last.append(n - 1)
+            if real:
+                last.append(n - 1)
         b.n_tokens = n
         rc = llama_cpp.llama_decode(self.ctx, b)
         if rc != 0:
@@ -303,9 +315,14 @@ class Engine:
         self.vocab = llama_cpp.llama_model_get_vocab(self.model)
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self.vocab)
         self._lock = threading.RLock()  # one decode (or adapter switch) at a time
+        # A lone adapter row gets a pad row (module doc); one more KV sequence than the
+        # scheduler's slots is always there to hold it next to the last slot.
+        self.pads_adapter_rows = (self.config.batch_invariant and self.n_gpu_layers == 0
+                                  and not self.exact_adapter_batches)
         try:
             self._ctx = _Context(self.model, n_ctx=self.config.n_ctx,
-                                 n_seq=max(1, self.config.n_seq_max), threads=self.threads,
+                                 n_seq=max(1, self.config.n_seq_max) + self.pads_adapter_rows,
+                                 threads=self.threads,
                                  flash=self.n_gpu_layers != 0,
                                  threads_batch=self.config.n_threads_batch)
         except BaseException:
@@ -364,7 +381,8 @@ class Engine:
         the batch, but llama.cpp built with llamafile's matmul (the default build, and what
         ``make setup`` builds) multiplies the float32 LoRA matrices of two or more rows with it
         and of one row with ggml's vector kernel, which rounds differently; a greedy answer can
-        then change by batching.
+        then change by batching. Where this is False, :meth:`decode` pads a lone adapter row
+        (:attr:`pads_adapter_rows`).
         """
         import llama_cpp
 
@@ -507,7 +525,36 @@ class Engine:
         with self._lock:
             self._require_open()
             self.apply(adapters)
-            return self._ctx.decode(rows, logits=logits)
+            pad = self._pad_row(rows) if adapters and self.pads_adapter_rows else None
+            try:
+                return self._ctx.decode(rows, logits=logits, pad=pad)
+            finally:
+                if pad is not None:
+                    self._drop_pad(pad)
+
+    def _pad_row(self, rows: Sequence[tuple[int, Sequence[int], int]]
+                 ) -> tuple[int, int, int] | None:
+        """A pad row for a call of a single token: (neighbouring sequence, the same token,
+        that sequence's next position); None for a call of more tokens, or when neither
+        neighbour has room (then this step rounds as a lone row: the context is full)."""
+        import llama_cpp
+
+        if len(rows) != 1 or len(rows[0][1]) != 1:
+            return None
+        seq, tokens, _ = rows[0]
+        for other in (seq + 1, seq - 1):
+            if 0 <= other < self._ctx.n_seq:
+                pos = llama_cpp.llama_memory_seq_pos_max(self._ctx.memory, other) + 1
+                if pos < self._ctx.n_ctx:
+                    return other, tokens[0], pos
+        return None
+
+    def _drop_pad(self, pad: tuple[int, int, int]) -> None:
+        import llama_cpp
+
+        if not llama_cpp.llama_memory_seq_rm(self._ctx.memory, pad[0], pad[2], -1):
+            raise RuntimeEngineError(f"llama.cpp could not remove a pad row of sequence "
+                                     f"{pad[0]}")
 
     def forget(self, seq: int, keep: int = 0) -> bool:
         """Drop sequence ``seq`` from the KV memory from position ``keep`` on; False when the

@@ -141,11 +141,12 @@ BURST = 4  # tokens a sequence decodes in a row when rows are decoded one call e
 class SplitPolicy:
     """Whether ``k`` rows decode faster in one call or in ``k`` calls, learnt from timings.
 
-    Batching is what pays on a GPU and for big groups on a CPU, but ggml's llamafile matmul
-    makes a CPU decode of 2-4 rows cost more per row than a decode of one (the 262k-token
-    vocabulary projection dominates; ``bench/batch_decode.py``). Both ways give the same
-    logits (the base's kernels are batch-invariant), so the scheduler may pick the cheaper
-    one: it times both for each group size and re-checks the loser now and then.
+    Batching is what pays on a GPU, and on a CPU it depends on the CPU: ``bench/batch_decode.py``
+    measured a step of 4 rows at 0.9x the cost per row of a lone row on one 2-core machine
+    and at 0.42x on another (the 262k-token vocabulary projection dominates). Both ways give
+    the same logits (the engine's kernels are batch-invariant, adapter rows included), so the
+    scheduler may pick the cheaper one: it times both for each group size and re-checks the
+    loser now and then.
     """
 
     def __init__(self, recheck: int = 50, weight: float = 0.3) -> None:
@@ -155,7 +156,8 @@ class SplitPolicy:
         self.steps: dict[int, int] = {}
 
     def split(self, rows: int) -> bool:
-        """True to decode ``rows`` rows one call each this step."""
+        """True to decode a step whose widest run of consecutive sequences is ``rows`` one
+        call per row."""
         if rows < 2:
             return False
         together, apart = self.cost.get((rows, False)), self.cost.get((rows, True))
@@ -276,7 +278,8 @@ class Scheduler:
 
     def _free_slot(self, ticket: Ticket) -> _Slot | None:
         """A free slot for ``ticket``: with ``reuse_prefix`` the one sharing the longest
-        prefix under the same adapter set; else the one holding the least cache."""
+        prefix under the same adapter set; else the best placed (``place``), holding the
+        least cache."""
         free = [s for s in self.slots if s.ticket is None]
         if not free:
             return None
@@ -287,15 +290,21 @@ class Scheduler:
                 if _common(best.cached, ticket.tokens):
                     return best
 
-        def neighbours(slot: _Slot) -> int:
-            """Running neighbours with the same adapter set: llama.cpp evaluates rows of
-            consecutive sequences together, so like requests sit side by side."""
+        running = [s for s in self.slots if s.ticket is not None]
+        def place(slot: _Slot) -> tuple[int, int, int, int]:
+            """Like requests side by side: llama.cpp batches rows of consecutive sequences
+            only. So first a slot next to running requests of the same adapter set, else the
+            one farthest from other sets' requests (room for this set to grow)."""
             near = [self.slots[i] for i in (slot.seq - 1, slot.seq + 1)
                     if 0 <= i < len(self.slots)]
-            return sum(n.ticket is not None and n.ticket.adapters == ticket.adapters
+            same = sum(n.ticket is not None and n.ticket.adapters == ticket.adapters
                        for n in near)
+            gap = min((abs(r.seq - slot.seq) for r in running
+                       if r.ticket.adapters != ticket.adapters),
+                      default=len(self.slots))
+            return -same, -gap, len(slot.cached), slot.seq
 
-        return min(free, key=lambda s: (-neighbours(s), len(s.cached), s.seq))
+        return min(free, key=place)
 
     def _admit(self, slot: _Slot) -> None:
         """Evaluate the prompt of the slot's new request and sample its first token."""
@@ -328,33 +337,34 @@ class Scheduler:
         self._accept(slot, self.engine.sample(slot.sampler, index))
 
     def _step(self, key: AdapterSet, slots: list[_Slot]) -> None:
-        """Decode tokens for ``slots`` (all under adapter set ``key``): one token each in one
-        call, or row by row where batching would change an adapter's rounding or where
-        :class:`SplitPolicy` measured one call per row to be faster for this many rows.
+        """Decode tokens for ``slots`` (all under adapter set ``key``): one token each, in
+        calls of consecutive sequences (llama.cpp batches only those) of at most
+        ``engine.max_rows`` rows, or row by row where :class:`SplitPolicy` measured one call
+        per row to be faster for this many rows. Both give the same logits.
 
         Row by row, each sequence decodes up to :data:`BURST` tokens in a row: llama.cpp
         rebuilds its compute graph whenever the sequence or the adapters change from one call
         to the next (2-3 ms of a 20-25 ms call here), and a burst keeps the graph.
         """
-        engine = self.engine
         slots = sorted(slots, key=lambda s: s.seq)
-        forced = bool(key) and engine.config.batch_invariant and not engine.exact_adapter_batches
-        split = forced or self.policy.split(len(slots))
+        runs = _runs(slots, self.engine.max_rows)
+        widest = max(len(run) for run in runs)
+        # no run to batch: row by row, in bursts; else as the policy measured for this width
+        split = widest == 1 or self.policy.split(widest)
         start, tokens = time.perf_counter(), 0
         if split:
             for slot in slots:
-                for _ in range(BURST if len(slots) > 1 or forced else 1):
+                for _ in range(BURST if len(slots) > 1 else 1):
                     self._decode_step(key, [slot])
                     tokens += 1
                     if slot.ticket is None or slot.ticket.cancelled.is_set():
                         break
         else:
-            step = engine.max_rows  # calls of at most this many rows stay exact
-            for i in range(0, len(slots), step):
-                self._decode_step(key, slots[i:i + step])
+            for run in runs:
+                self._decode_step(key, run)
             tokens = len(slots)
-        if not forced:
-            self.policy.record(len(slots), split, (time.perf_counter() - start) / tokens)
+        if widest > 1:
+            self.policy.record(widest, split, (time.perf_counter() - start) / tokens)
 
     def _decode_step(self, key: AdapterSet, slots: list[_Slot]) -> None:
         rows = [(s.seq, [s.pending], len(s.cached)) for s in slots]
@@ -416,6 +426,18 @@ class Scheduler:
             scanner.text if scanner else "", len(ticket.tokens), slot.generated,
             time.perf_counter() - slot.started, reason, adapter_label(ticket.adapters),
             slot.first_token))
+
+
+def _runs(slots: list[_Slot], most: int) -> list[list[_Slot]]:
+    """``slots`` (sorted by sequence) cut into runs of consecutive sequences, at most ``most``
+    long each: llama.cpp evaluates rows of consecutive sequences as one micro-batch."""
+    runs: list[list[_Slot]] = []
+    for slot in slots:
+        if runs and runs[-1][-1].seq == slot.seq - 1 and len(runs[-1]) < most:
+            runs[-1].append(slot)
+        else:
+            runs.append([slot])
+    return runs
 
 
 def _common(a: list[int], b: list[int]) -> int:
