@@ -194,12 +194,18 @@ def test_split_policy_picks_the_faster_way_and_rechecks():
 
     policy = SplitPolicy(recheck=5)
     assert policy.split(1) is False  # one row: nothing to split
-    assert policy.split(3) is False  # first: measure one call
+    assert policy.split(3) is False  # first: batch
     policy.record(3, False, 0.100)
-    assert policy.split(3) is True  # then: measure one call per row
-    policy.record(3, True, 0.060)
-    choices = [policy.split(3) for _ in range(10)]
-    assert choices.count(True) == 8 and choices[4] is False  # rechecks the slower way
+    # no lone row measured yet: tried row by row once in `recheck` steps
+    assert [policy.split(3) for _ in range(5)] == [False] * 4 + [True]
+    policy.record(1, True, 0.110)  # a step of one request: the lone cost, for every width
+    choices = [policy.split(3) for _ in range(10)]  # within 25%: rechecks every 5 steps
+    assert choices.count(False) == 8 and choices[4] is True and choices[-1] is True
+    for _ in range(5):  # row by row becomes far cheaper
+        policy.record(3, True, 0.020)
+    choices = [policy.split(3) for _ in range(20)]
+    assert choices.count(False) == 1  # the slower way rechecked four times as seldom
+    assert policy.split(2) is False  # another width: batched first, measured on its own
     for _ in range(10):  # the machine changes: batching becomes the faster way
         policy.record(3, True, 0.300)
     assert policy.split(3) is False
@@ -288,6 +294,37 @@ def test_a_pad_row_leaves_no_trace_in_its_neighbour(wide_engine):
     assert llama_cpp.llama_memory_seq_pos_max(memory, 0) == len(prompts[0])
     for s in range(2):
         eng.forget(s)
+
+
+@pytest.mark.parametrize("key", [(), (("a", 1.0),)], ids=["base", "adapter"])
+def test_rows_with_gaps_between_them_get_their_alone_logits_and_leave_the_gaps_as_they_were(
+        wide_engine, key):
+    """Rows of sequences 0, 3 and 4 in one call: sequences 1 and 2 get pad rows (one
+    micro-batch), removed after the call."""
+    import llama_cpp
+    import numpy as np
+
+    eng = wide_engine
+
+    def logits(i: int):
+        return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(eng._ctx.ctx, i),
+                                     shape=(eng.n_vocab,)).copy()
+
+    prompts = [eng.tokenize(format_prompt(q)) for q in MANY[:5]]
+    for s, p in enumerate(prompts):
+        eng.decode(key, [(s, p, 0)])
+    rows = [(s, [100 + 37 * s], len(prompts[s])) for s in (0, 3, 4)]
+    alone = []
+    for row in rows:
+        alone.append(logits(eng.decode(key, [row])[0]))
+        eng.forget(row[0], row[2])
+    together = [logits(i) for i in eng.decode(key, rows)]
+    ends = [llama_cpp.llama_memory_seq_pos_max(eng._ctx.memory, s) for s in range(5)]
+    for s in range(5):
+        eng.forget(s)
+    assert [float(np.abs(a - b).max()) for a, b in zip(alone, together, strict=True)] == [0.0] * 3
+    assert ends == [len(prompts[0]), len(prompts[1]) - 1, len(prompts[2]) - 1,
+                    len(prompts[3]), len(prompts[4])]
 
 
 def test_the_row_check_sees_a_step_over_the_limit_change_rows(wide_engine):

@@ -22,7 +22,8 @@ with that set applied (continuous batching across adapters). Traps handled here:
   *pad row*: the same token in a neighbouring KV sequence, no logits, its cell removed right
   after (:meth:`Engine.decode`); every adapter row then goes through the one kernel, and
   adapter rows batch like base rows. Rows batch only within a micro-batch, which llama.cpp
-  forms from consecutive sequence ids, so the scheduler hands the engine consecutive runs.
+  forms from consecutive sequence ids, so the sequences between a step's rows get pad rows
+  too, and the scheduler hands the engine spans of at most :data:`EXACT_ROWS` sequences.
 * A cached prefix is only ever reused by a request with the same adapter set (the scheduler's
   slots are keyed by it): a prefix computed under another adapter matches neither model.
 """
@@ -246,24 +247,24 @@ class _Context:
         # llama.cpp may round the context up; a prompt must also fit the batch buffer
         self.n_ctx = min(llama_cpp.llama_n_ctx_seq(self.ctx), n_ctx)
         self.n_seq = n_seq
-        # a whole prompt, or a step of n_seq rows (a pad row included)
-        self.batch = llama_cpp.llama_batch_init(max(n_ctx, n_seq + 1), 0, 1)
+        # a whole prompt, or a step of one row per sequence (pad rows included)
+        self.batch = llama_cpp.llama_batch_init(max(n_ctx, n_seq), 0, 1)
         self.adapters: AdapterSet | None = None
 
     def decode(self, rows: Sequence[tuple[int, Sequence[int], int]], all_logits: bool = False,
-               logits: bool = True, pad: tuple[int, int, int] | None = None) -> list[int]:
+               logits: bool = True, pads: Sequence[tuple[int, int, int]] = ()) -> list[int]:
         """Evaluate ``rows`` of (sequence, tokens, first position) in one call.
 
         Returns, per row, the batch index of its last token (whose logits are kept unless
-        ``logits`` is False: then no vocabulary projection is computed at all). ``pad`` is one
-        more (sequence, token, position) row, placed in sequence order, without logits.
+        ``logits`` is False: then no vocabulary projection is computed at all). ``pads`` are
+        more (sequence, token, position) rows, placed in sequence order, without logits.
         """
         import llama_cpp
 
         b, n, last = self.batch, 0, []
         todo = [(seq, tokens, pos, True) for seq, tokens, pos in rows]
-        if pad is not None:
-            todo.append((pad[0], [pad[1]], pad[2], False))
+        if pads:
+            todo += [(seq, [token], pos, False) for seq, token, pos in pads]
             todo.sort(key=lambda row: row[0])
         for seq, tokens, pos, real in todo:
             for j, token in enumerate(tokens):
@@ -525,36 +526,57 @@ class Engine:
         with self._lock:
             self._require_open()
             self.apply(adapters)
-            pad = self._pad_row(rows) if adapters and self.pads_adapter_rows else None
+            pads = self._pad_rows(rows, bool(adapters))
             try:
-                return self._ctx.decode(rows, logits=logits, pad=pad)
+                return self._ctx.decode(rows, logits=logits, pads=pads)
             finally:
-                if pad is not None:
-                    self._drop_pad(pad)
+                self._drop_pads(pads)
 
-    def _pad_row(self, rows: Sequence[tuple[int, Sequence[int], int]]
-                 ) -> tuple[int, int, int] | None:
-        """A pad row for a call of a single token: (neighbouring sequence, the same token,
-        that sequence's next position); None for a call of more tokens, or when neither
-        neighbour has room (then this step rounds as a lone row: the context is full)."""
+    def _pad_rows(self, rows: Sequence[tuple[int, Sequence[int], int]], adapted: bool
+                  ) -> list[tuple[int, int, int]]:
+        """Pad rows (sequence, token, position) for a call of one-token rows.
+
+        llama.cpp evaluates only rows of consecutive sequences as one micro-batch, so each
+        sequence between the call's first and last row gets a pad row (a row costs a few
+        percent of a call): the call stays one micro-batch. Then, on a padding build
+        (:attr:`pads_adapter_rows`), an adapter row still alone gets one next to it. A pad
+        goes at its sequence's next position, when that sequence has room.
+        """
+        if any(len(tokens) != 1 for _, tokens, _ in rows):
+            return []  # a prompt: a call of its own, many rows already
+        token = rows[0][1][0]
+        seqs = {seq for seq, _, _ in rows}
+        pads = [(other, token, pos) for other in range(min(seqs), max(seqs) + 1)
+                if other not in seqs and (pos := self._next_position(other)) is not None]
+        if adapted and self.pads_adapter_rows:
+            taken = seqs | {pad[0] for pad in pads}
+            for seq in sorted(seqs):
+                if seq - 1 in taken or seq + 1 in taken:
+                    continue
+                for other in (seq + 1, seq - 1):
+                    pos = self._next_position(other) if other not in taken else None
+                    if pos is not None:  # else the context is full: this row rounds alone
+                        pads.append((other, token, pos))
+                        taken.add(other)
+                        break
+        return pads
+
+    def _next_position(self, seq: int) -> int | None:
+        """Where a pad row of ``seq`` goes: its next position; None without room or seq."""
         import llama_cpp
 
-        if len(rows) != 1 or len(rows[0][1]) != 1:
+        if not 0 <= seq < self._ctx.n_seq:
             return None
-        seq, tokens, _ = rows[0]
-        for other in (seq + 1, seq - 1):
-            if 0 <= other < self._ctx.n_seq:
-                pos = llama_cpp.llama_memory_seq_pos_max(self._ctx.memory, other) + 1
-                if pos < self._ctx.n_ctx:
-                    return other, tokens[0], pos
-        return None
+        pos = llama_cpp.llama_memory_seq_pos_max(self._ctx.memory, seq) + 1
+        return pos if pos < self._ctx.n_ctx else None
 
-    def _drop_pad(self, pad: tuple[int, int, int]) -> None:
+    def _drop_pads(self, pads: list[tuple[int, int, int]]) -> None:
         import llama_cpp
 
-        if not llama_cpp.llama_memory_seq_rm(self._ctx.memory, pad[0], pad[2], -1):
-            raise RuntimeEngineError(f"llama.cpp could not remove a pad row of sequence "
-                                     f"{pad[0]}")
+        for seq, _, pos in pads:
+            if not llama_cpp.llama_memory_seq_rm(self._ctx.memory, seq, pos, -1):
+                raise RuntimeEngineError(f"llama.cpp could not remove a pad row of sequence "
+                                         f"{seq}")
 
     def forget(self, seq: int, keep: int = 0) -> bool:
         """Drop sequence ``seq`` from the KV memory from position ``keep`` on; False when the

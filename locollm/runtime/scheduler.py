@@ -139,20 +139,25 @@ BURST = 4  # tokens a sequence decodes in a row when rows are decoded one call e
 
 
 class SplitPolicy:
-    """Whether ``k`` rows decode faster in one call or in ``k`` calls, learnt from timings.
+    """Whether a step decodes faster as calls of consecutive rows or one call per row, learnt
+    from timings.
 
     Batching is what pays on a GPU, and on a CPU it depends on the CPU: ``bench/batch_decode.py``
     measured a step of 4 rows at 0.9x the cost per row of a lone row on one 2-core machine
     and at 0.42x on another (the 262k-token vocabulary projection dominates). Both ways give
     the same logits (the engine's kernels are batch-invariant, adapter rows included), so the
-    scheduler may pick the cheaper one: it times both for each group size and re-checks the
-    loser now and then.
+    scheduler may pick the cheaper one. The cost of a row decoded alone is one number for every
+    width, measured whenever a step runs row by row anyway (one request running, no run of
+    consecutive rows), so trying the other way is rare: when nothing has measured it after
+    ``recheck`` batched steps, and now and then to follow a machine whose load changes (every
+    ``recheck`` steps while the two ways are within 25%, four times as seldom otherwise).
     """
 
     def __init__(self, recheck: int = 50, weight: float = 0.3) -> None:
-        self.recheck = recheck  # steps between tries of the slower way
+        self.recheck = recheck
         self.weight = weight  # of a new timing in the running average
-        self.cost: dict[tuple[int, bool], float] = {}  # (rows, split) -> seconds per token
+        self.lone: float | None = None  # seconds per token, row by row
+        self.together: dict[int, float] = {}  # widest run -> seconds per token, batched
         self.steps: dict[int, int] = {}
 
     def split(self, rows: int) -> bool:
@@ -160,18 +165,26 @@ class SplitPolicy:
         call per row."""
         if rows < 2:
             return False
-        together, apart = self.cost.get((rows, False)), self.cost.get((rows, True))
-        if together is None or apart is None:
-            return together is not None  # measure each way once
+        together = self.together.get(rows)
+        if together is None:
+            return False  # batch first
         n = self.steps[rows] = self.steps.get(rows, 0) + 1
-        best = apart < together
-        return (not best) if n % self.recheck == 0 else best
+        if self.lone is None:
+            return n % self.recheck == 0
+        best = self.lone < together
+        close = max(self.lone, together) < 1.25 * min(self.lone, together)
+        return (not best) if n % (self.recheck if close else 4 * self.recheck) == 0 else best
 
     def record(self, rows: int, split: bool, seconds: float) -> None:
-        """Take the timing of one step (seconds per token decoded)."""
-        old = self.cost.get((rows, split))
-        self.cost[(rows, split)] = seconds if old is None else (
-            old + self.weight * (seconds - old))
+        """Take the timing of one step (seconds per token decoded) whose widest run was
+        ``rows``, decoded row by row (``split``) or batched."""
+        def mix(old: float | None) -> float:
+            return seconds if old is None else old + self.weight * (seconds - old)
+
+        if split or rows < 2:
+            self.lone = mix(self.lone)
+        else:
+            self.together[rows] = mix(self.together.get(rows))
 
 
 class Scheduler:
@@ -291,6 +304,7 @@ class Scheduler:
                     return best
 
         running = [s for s in self.slots if s.ticket is not None]
+
         def place(slot: _Slot) -> tuple[int, int, int, int]:
             """Like requests side by side: llama.cpp batches rows of consecutive sequences
             only. So first a slot next to running requests of the same adapter set, else the
@@ -338,18 +352,19 @@ class Scheduler:
 
     def _step(self, key: AdapterSet, slots: list[_Slot]) -> None:
         """Decode tokens for ``slots`` (all under adapter set ``key``): one token each, in
-        calls of consecutive sequences (llama.cpp batches only those) of at most
-        ``engine.max_rows`` rows, or row by row where :class:`SplitPolicy` measured one call
-        per row to be faster for this many rows. Both give the same logits.
+        calls spanning at most ``engine.max_rows`` sequences (the engine pads the sequences
+        between, since llama.cpp batches consecutive sequences only), or row by row where
+        :class:`SplitPolicy` measured one call per row to be faster. Both give the same
+        logits.
 
         Row by row, each sequence decodes up to :data:`BURST` tokens in a row: llama.cpp
         rebuilds its compute graph whenever the sequence or the adapters change from one call
         to the next (2-3 ms of a 20-25 ms call here), and a burst keeps the graph.
         """
         slots = sorted(slots, key=lambda s: s.seq)
-        runs = _runs(slots, self.engine.max_rows)
+        runs = _spans(slots, self.engine.max_rows)
         widest = max(len(run) for run in runs)
-        # no run to batch: row by row, in bursts; else as the policy measured for this width
+        # nothing to batch: row by row, in bursts; else as the policy measured for this width
         split = widest == 1 or self.policy.split(widest)
         start, tokens = time.perf_counter(), 0
         if split:
@@ -363,8 +378,7 @@ class Scheduler:
             for run in runs:
                 self._decode_step(key, run)
             tokens = len(slots)
-        if widest > 1:
-            self.policy.record(widest, split, (time.perf_counter() - start) / tokens)
+        self.policy.record(widest, split, (time.perf_counter() - start) / tokens)
 
     def _decode_step(self, key: AdapterSet, slots: list[_Slot]) -> None:
         rows = [(s.seq, [s.pending], len(s.cached)) for s in slots]
@@ -428,16 +442,17 @@ class Scheduler:
             slot.first_token))
 
 
-def _runs(slots: list[_Slot], most: int) -> list[list[_Slot]]:
-    """``slots`` (sorted by sequence) cut into runs of consecutive sequences, at most ``most``
-    long each: llama.cpp evaluates rows of consecutive sequences as one micro-batch."""
-    runs: list[list[_Slot]] = []
+def _spans(slots: list[_Slot], most: int) -> list[list[_Slot]]:
+    """``slots`` (sorted by sequence) cut into groups spanning at most ``most`` sequences
+    each: the engine pads the sequences between a call's rows, so each is one micro-batch of
+    at most ``most`` rows."""
+    spans: list[list[_Slot]] = []
     for slot in slots:
-        if runs and runs[-1][-1].seq == slot.seq - 1 and len(runs[-1]) < most:
-            runs[-1].append(slot)
+        if spans and slot.seq - spans[-1][0].seq < most:
+            spans[-1].append(slot)
         else:
-            runs.append([slot])
-    return runs
+            spans.append([slot])
+    return spans
 
 
 def _common(a: list[int], b: list[int]) -> int:
