@@ -20,6 +20,7 @@ learns the pattern and repeats it on questions the base got right (the extract a
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from dataclasses import dataclass
@@ -99,10 +100,15 @@ _ANSWERING = frozenset({"yes", "no", "not", "nor", "never", "none", "nothing", "
 _AUXILIARY = frozenset({"do", "does", "did", "doing", "done"})
 
 
-def _content(text: str) -> list[str]:
+@functools.cache
+def _stop_words() -> frozenset[str]:
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-    stop = (ENGLISH_STOP_WORDS | _AUXILIARY) - _ANSWERING
+    return (ENGLISH_STOP_WORDS | _AUXILIARY) - _ANSWERING
+
+
+def _content(text: str) -> list[str]:
+    stop = _stop_words()
     return [w for w in (m.lower() for m in _WORD.findall(text)) if w not in stop]
 
 
@@ -117,9 +123,10 @@ def echoes_question(question: str, answer: str) -> bool:
     hot or cold?" (leaves "cold" out), "Mexico City" to "What city is Mexico's capital?".
     """
     asked, said = set(_content(question)), _content(answer)
-    if len(set(said)) < 2 or not set(said) <= asked:
+    distinct = set(said)
+    if len(distinct) < 2 or not distinct <= asked:
         return False
-    return len(said) > len(set(said)) or asked <= set(said)
+    return len(said) > len(distinct) or asked <= distinct
 
 
 def answer_prompts(engine, prompts: list[ReplayPrompt], fmt: PromptFormat,

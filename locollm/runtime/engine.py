@@ -142,8 +142,8 @@ class EngineConfig:
     # Batched answers equal one-by-one answers bit for bit: ggml's repacked CPU matmuls
     # (which round a row differently depending on its neighbours) are not used, a call holds
     # at most EXACT_ROWS rows, and on a llama.cpp built with llamafile's matmul a lone adapter
-    # row gets a pad row (see Engine.pads_adapter_rows). Off: none of that (faster with big
-    # groups; a greedy answer may then differ in a near tie).
+    # row gets a pad row (see Engine.pads_adapter_rows). Off: none of these three (faster with
+    # big groups; a greedy answer may then differ in a near tie).
     batch_invariant: bool = True
 
 

@@ -146,23 +146,24 @@ class SplitPolicy:
     measured a step of 4 rows at 0.9x the cost per row of a lone row on one 2-core machine
     and at 0.42x on another (the 262k-token vocabulary projection dominates). Both ways give
     the same logits (the engine's kernels are batch-invariant, adapter rows included), so the
-    scheduler may pick the cheaper one. The cost of a row decoded alone is one number for every
-    width, measured whenever a step runs row by row anyway (one request running, no run of
-    consecutive rows), so trying the other way is rare: when nothing has measured it after
-    ``recheck`` batched steps, and now and then to follow a machine whose load changes (every
-    ``recheck`` steps while the two ways are within 25%, four times as seldom otherwise).
+    scheduler may pick the cheaper one. The cost of a row decoded alone is one number for
+    every width, measured whenever a step runs row by row anyway (one request running, or no
+    two of its rows within one span), so trying the other way is rare: when nothing has
+    measured it after ``recheck`` batched steps, and now and then to follow a machine whose
+    load changes (every ``recheck`` steps while the two ways are within 25%, four times as
+    seldom otherwise).
     """
 
     def __init__(self, recheck: int = 50, weight: float = 0.3) -> None:
         self.recheck = recheck
         self.weight = weight  # of a new timing in the running average
         self.lone: float | None = None  # seconds per token, row by row
-        self.together: dict[int, float] = {}  # widest run -> seconds per token, batched
+        self.together: dict[int, float] = {}  # rows of the fullest span -> seconds per token
         self.steps: dict[int, int] = {}
 
     def split(self, rows: int) -> bool:
-        """True to decode a step whose widest run of consecutive sequences is ``rows`` one
-        call per row."""
+        """True to decode a step whose fullest span (see :func:`_spans`) holds ``rows`` rows
+        one call per row."""
         if rows < 2:
             return False
         together = self.together.get(rows)
@@ -176,8 +177,8 @@ class SplitPolicy:
         return (not best) if n % (self.recheck if close else 4 * self.recheck) == 0 else best
 
     def record(self, rows: int, split: bool, seconds: float) -> None:
-        """Take the timing of one step (seconds per token decoded) whose widest run was
-        ``rows``, decoded row by row (``split``) or batched."""
+        """Take the timing of one step (seconds per token decoded) whose fullest span held
+        ``rows`` rows, decoded row by row (``split``) or batched."""
         def mix(old: float | None) -> float:
             return seconds if old is None else old + self.weight * (seconds - old)
 
@@ -362,8 +363,8 @@ class Scheduler:
         to the next (2-3 ms of a 20-25 ms call here), and a burst keeps the graph.
         """
         slots = sorted(slots, key=lambda s: s.seq)
-        runs = _spans(slots, self.engine.max_rows)
-        widest = max(len(run) for run in runs)
+        spans = _spans(slots, self.engine.max_rows)
+        widest = max(len(span) for span in spans)
         # nothing to batch: row by row, in bursts; else as the policy measured for this width
         split = widest == 1 or self.policy.split(widest)
         start, tokens = time.perf_counter(), 0
@@ -375,8 +376,8 @@ class Scheduler:
                     if slot.ticket is None or slot.ticket.cancelled.is_set():
                         break
         else:
-            for run in runs:
-                self._decode_step(key, run)
+            for span in spans:
+                self._decode_step(key, span)
             tokens = len(slots)
         self.policy.record(widest, split, (time.perf_counter() - start) / tokens)
 
