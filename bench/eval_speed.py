@@ -2,14 +2,15 @@
 
 Both paths go through ``locollm.evaluate.decode.decode`` (the one function every eval decodes
 with) on one engine: ``batched=False`` asks ``Engine.complete`` once per item, ``batched=True``
-hands every item to ``Engine.complete_batch`` (several sequences decoded step by step in one
-llama.cpp context). An eval decodes each item twice, with the bare base and with the adapter,
-so both are measured, then their sum (what ``locollm eval`` spends). The answers must be
+hands every item to ``Engine.complete_batch`` (several sequences decoded step by step in the
+engine's llama.cpp contexts, its lanes, at the same time). An eval decodes each item twice,
+with the bare base and with the adapter, so both are measured, then their sum (what
+``locollm eval`` spends). The answers must be
 identical (greedy decoding); the script prints the throughputs and ratios, and exits 1 if any
 answer differs. On an engine without ``complete_batch`` both paths are one by one.
 
-With the default ``batch_invariant`` engine a decode call holds at most ``EXACT_ROWS`` rows
-(more change some rows' logits), and a lone adapter row gets a pad row (``Engine.decode``);
+With the default ``batch_invariant`` engine a decode call holds at most ``Engine.exact_rows``
+rows (more change some rows' logits), and a lone adapter row gets a pad row (``Engine.decode``);
 ``--no-batch-invariant`` lifts both, and the identical-answers line then shows what that costs.
 
 Usage: .venv/bin/python bench/eval_speed.py [--items 50] [--max-tokens 96] [--adapter math]

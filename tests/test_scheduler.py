@@ -1,12 +1,14 @@
-"""Batching across adapters on real llama.cpp: one context, a KV sequence per request.
+"""Batching across adapters on real llama.cpp: lanes (contexts) decoding at the same time, a KV
+sequence per request.
 
-Greedy answers of requests decoded together (several adapter sets, continuous admission) must
-equal the same requests run one by one, bit for bit; sampling honours seeds; prefixes are
-cached per adapter set only.
+Greedy answers of requests decoded together (several adapter sets, two lanes, continuous
+admission) must equal the same requests run one by one, bit for bit; sampling honours seeds;
+prefixes are cached per adapter set only.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 
 import pytest
@@ -32,7 +34,7 @@ def engine(tmp_path_factory, shared_models):
     folder = tmp_path_factory.mktemp("sched")
     with locollm_env(folder, shared_models):
         base = resolve("gemma-3-270m")
-        eng = Engine(base.gguf, EngineConfig(n_ctx=384, n_seq_max=6))
+        eng = Engine(base.gguf, EngineConfig(n_ctx=384, n_seq_max=6, lanes=2))
         for name, seed, std in (("a", 1, 0.08), ("b", 2, 0.05)):
             eng.load_adapter(name, lora_gguf_path(make_adapter(folder / name, base, std=std,
                                                                seed=seed)))
@@ -57,6 +59,7 @@ def test_greedy_batched_equals_one_by_one(engine):
     assert [c.completion_tokens for c in together] == [c.completion_tokens for c in alone]
     assert sorted(done) == list(range(len(requests)))
     assert engine.scheduler.max_batch > 1  # really decoded together
+    assert all(lane.steps > 0 for lane in engine.scheduler.lanes)  # in both lanes
     # fewer decode calls than one by one: the steps were shared
     assert engine.scheduler.steps - steps < sum(c.completion_tokens for c in alone)
     assert {c.adapter for c in together} == {None, "a", "b", "a+b*0.5"}
@@ -189,6 +192,43 @@ def test_gpu_layers_and_threads_decisions():
     assert pick_threads(None, 16, None) == 8
 
 
+def test_lane_decisions():
+    from locollm.runtime.context import pick_lanes
+    from locollm.runtime.engine import physical_cores
+
+    assert pick_lanes("3", 2, 1, gpu=False) == 3
+    assert pick_lanes(None, 2, 1, gpu=False) == 2  # a 2-core box: two lanes of one thread
+    assert pick_lanes(None, 8, 8, gpu=False) == 1  # the threads already take every core
+    assert pick_lanes(None, 32, 4, gpu=False) == 2
+    assert pick_lanes(None, 16, 8, gpu=True) == 1
+    assert 1 <= physical_cores() <= (os.cpu_count() or 1)
+
+
+def test_a_request_joins_the_lane_it_speeds_up_most():
+    from locollm.runtime.scheduler import lane_gain
+
+    a, b = (("a", 1.0),), (("b", 1.0),)
+    idle, same, other = lane_gain({}, a), lane_gain({a: 1}, a), lane_gain({b: 1}, a)
+    assert idle > same > other  # an idle lane, then a row in a call already made
+    assert lane_gain({a: 2, b: 1}, a) > lane_gain({b: 2}, a)
+
+
+def test_lanes_split_the_sequences_and_one_call_takes_one_lane(engine):
+    assert len(engine.lanes) == 2 and engine.seqs_per_lane == 3
+    assert [engine.lane_of(s) for s in range(6)] == [0, 0, 0, 1, 1, 1]
+    prompt = engine.tokenize(format_prompt(QUESTIONS[0]))
+    with pytest.raises(RuntimeEngineError, match="one lane"):
+        engine.decode((), [(2, prompt, 0), (3, prompt, 0)])
+    with pytest.raises(RuntimeEngineError, match="not one of the engine's"):
+        engine.forget(6)
+    for seq in (2, 3):  # the same row in either lane: the same logits
+        engine.decode((), [(seq, prompt, 0)])
+    assert (engine.row_logits(2, len(prompt) - 1) == engine.row_logits(3, len(prompt) - 1)
+            ).all()
+    for seq in (2, 3):
+        engine.forget(seq)
+
+
 def test_split_policy_picks_the_faster_way_and_rechecks():
     from locollm.runtime.scheduler import SplitPolicy
 
@@ -218,12 +258,10 @@ MANY = ["Tell me a joke.", "Name a fruit.", "Spell cat.", "Is water wet?", "Name
 
 def logit_gaps(eng: Engine, key, k: int) -> list[float]:
     """Per row, the largest logit change of a step of ``k`` sequences against each alone."""
-    import llama_cpp
     import numpy as np
 
     def logits(i: int):
-        return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(eng._ctx.ctx, i),
-                                     shape=(eng.n_vocab,)).copy()
+        return eng.row_logits(0, i)
 
     prompts = [eng.tokenize(format_prompt(q)) for q in MANY[:k]]
     for s, p in enumerate(prompts):
@@ -239,9 +277,11 @@ def logit_gaps(eng: Engine, key, k: int) -> list[float]:
     return [float(np.abs(a - b).max()) for a, b in zip(alone, together, strict=True)]
 
 
-@pytest.fixture(scope="module")
-def wide_engine(tmp_path_factory, shared_models):
-    """Twelve sequences: room for steps over the exact row limit."""
+@pytest.fixture(scope="module", params=[None, False], ids=["repack-default", "no-repack"])
+def wide_engine(request, tmp_path_factory, shared_models):
+    """Twelve sequences in one lane: room for steps over the exact row limit; with the
+    default weights (repacked on builds with ggml's repack kernels) and without repacking
+    (the 7-row limit, as on AMX builds)."""
     from helpers_adapters import locollm_env
 
     from locollm.models import resolve
@@ -249,7 +289,8 @@ def wide_engine(tmp_path_factory, shared_models):
     folder = tmp_path_factory.mktemp("wide")
     with locollm_env(folder, shared_models):
         base = resolve("gemma-3-270m")
-        eng = Engine(base.gguf, EngineConfig(n_ctx=256, n_seq_max=len(MANY)))
+        eng = Engine(base.gguf, EngineConfig(n_ctx=256, n_seq_max=len(MANY), lanes=1,
+                                             repack=request.param))
         eng.load_adapter("a", lora_gguf_path(make_adapter(folder / "a", base, std=0.08,
                                                           seed=1)))
         yield eng
@@ -258,9 +299,7 @@ def wide_engine(tmp_path_factory, shared_models):
 
 @pytest.mark.parametrize("key", [(), (("a", 1.0),)], ids=["base", "adapter"])
 def test_a_step_of_up_to_exact_rows_gives_each_row_its_alone_logits(wide_engine, key):
-    from locollm.runtime.engine import EXACT_ROWS
-
-    gaps = {k: logit_gaps(wide_engine, key, k) for k in range(2, EXACT_ROWS + 1)}
+    gaps = {k: logit_gaps(wide_engine, key, k) for k in range(2, wide_engine.exact_rows + 1)}
     for k, gap in gaps.items():
         assert gap == [0.0] * k, f"{k} rows in one call"
 
@@ -272,7 +311,8 @@ def test_a_lone_adapter_row_without_its_pad_row_rounds_differently(wide_engine):
         pytest.skip("this llama.cpp multiplies LoRA rows alike at any batch size")
     wide_engine.pads_adapter_rows = False
     try:
-        gaps = [max(logit_gaps(wide_engine, (("a", 1.0),), k)) for k in (2, 3, 4)]
+        gaps = [max(logit_gaps(wide_engine, (("a", 1.0),), k))
+                for k in range(2, min(4, wide_engine.exact_rows) + 1)]
     finally:
         wide_engine.pads_adapter_rows = True
     assert max(gaps) > 0, "lone LoRA rows are exact here: the pad row is not needed"
@@ -284,7 +324,7 @@ def test_a_pad_row_leaves_no_trace_in_its_neighbour(wide_engine):
     if not wide_engine.pads_adapter_rows:
         pytest.skip("no pad rows on this llama.cpp")
     eng, key = wide_engine, (("a", 1.0),)
-    memory = eng._ctx.memory
+    memory = eng.lanes[0].memory
     prompts = [eng.tokenize(format_prompt(q)) for q in MANY[:2]]
     for s, p in enumerate(prompts):
         eng.decode(key, [(s, p, 0)])
@@ -299,41 +339,41 @@ def test_a_pad_row_leaves_no_trace_in_its_neighbour(wide_engine):
 @pytest.mark.parametrize("key", [(), (("a", 1.0),)], ids=["base", "adapter"])
 def test_rows_with_gaps_between_them_get_their_alone_logits_and_leave_the_gaps_as_they_were(
         wide_engine, key):
-    """Rows of sequences 0, 3 and 4 in one call: sequences 1 and 2 get pad rows (one
-    micro-batch), removed after the call."""
-    import llama_cpp
+    """Rows of sequences 0, 3 and 4 in one call (0 and 2 where 3 rows is the limit): the
+    sequences between get pad rows (one micro-batch), removed after the call."""
     import numpy as np
 
     eng = wide_engine
+    at = (0, 3, 4) if eng.exact_rows >= 5 else (0, 2)
 
     def logits(i: int):
-        return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(eng._ctx.ctx, i),
-                                     shape=(eng.n_vocab,)).copy()
+        return eng.row_logits(0, i)
 
     prompts = [eng.tokenize(format_prompt(q)) for q in MANY[:5]]
     for s, p in enumerate(prompts):
         eng.decode(key, [(s, p, 0)])
-    rows = [(s, [100 + 37 * s], len(prompts[s])) for s in (0, 3, 4)]
+    rows = [(s, [100 + 37 * s], len(prompts[s])) for s in at]
     alone = []
     for row in rows:
         alone.append(logits(eng.decode(key, [row])[0]))
         eng.forget(row[0], row[2])
     together = [logits(i) for i in eng.decode(key, rows)]
-    ends = [llama_cpp.llama_memory_seq_pos_max(eng._ctx.memory, s) for s in range(5)]
+    ends = [eng.next_position(s) - 1 for s in range(5)]
     for s in range(5):
         eng.forget(s)
-    assert [float(np.abs(a - b).max()) for a, b in zip(alone, together, strict=True)] == [0.0] * 3
-    assert ends == [len(prompts[0]), len(prompts[1]) - 1, len(prompts[2]) - 1,
-                    len(prompts[3]), len(prompts[4])]
+    assert [float(np.abs(a - b).max()) for a, b in zip(alone, together, strict=True)] == [
+        0.0] * len(at)
+    assert ends == [len(p) - (s not in at) for s, p in enumerate(prompts)]
 
 
 def test_the_row_check_sees_a_step_over_the_limit_change_rows(wide_engine):
-    # the bad case EXACT_ROWS exists for: one call of more rows moves some rows' logits
-    from locollm.runtime.engine import EXACT_ROWS
-
-    assert max(logit_gaps(wide_engine, (), len(MANY))) > 0, (
-        f"a step of {len(MANY)} rows is exact on this llama.cpp: EXACT_ROWS "
-        f"({EXACT_ROWS}) may be raised")
+    # the bad case exact_rows exists for: one call of more rows moves some rows' logits
+    limit = wide_engine.exact_rows
+    assert wide_engine.repacked == (limit == 3)
+    for k in (limit + 1, len(MANY)):
+        assert max(logit_gaps(wide_engine, (), k)) > 0, (
+            f"a step of {k} rows is exact on this llama.cpp: the limit ({limit}) may be "
+            f"raised")
 
 
 @pytest.mark.parametrize("adapter", [None, "a"], ids=["base", "adapter"])

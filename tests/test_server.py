@@ -405,10 +405,11 @@ def test_cli_serve_starts_answers_and_stops_on_sigterm(tmp_path):
                               env=env, capture_output=True, text=True, timeout=120)
     assert busy.returncode == 2 and "Traceback" not in busy.stderr
     assert "error: cannot listen on 127.0.0.1:" in busy.stderr
-    proc = subprocess.Popen([*command, "--port", "0"], cwd=tmp_path, env=env,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*command, "--port", "0", "--parallel", "4", "--lanes", "2"],
+                            cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stderr.readline()
+        assert re.search(r"\(4 in parallel in 2 lane\(s\) of \d+ thread\(s\)", line), line
         port = int(re.search(r"127\.0\.0\.1:(\d+)/v1", line).group(1))
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x",
                                max_retries=0)

@@ -23,7 +23,10 @@ from .common import handle_errors
 @click.option("--cors", multiple=True, metavar="ORIGIN",
               help="Allow browser pages from ORIGIN (repeatable; '*' for any). Default: off.")
 @click.option("--parallel", type=click.IntRange(1, 64), default=8, show_default=True,
-              help="Requests decoded together (KV sequences in the one context).")
+              help="Requests decoded together (KV sequences, split between the lanes).")
+@click.option("--lanes", type=click.IntRange(1, 64), help="llama.cpp contexts decoding at the "
+              "same time, --threads each (default: LOCOLLM_LANES, else 2 when the physical "
+              "cores hold two, 1 with a GPU).")
 @click.option("--ctx", "n_ctx", type=click.IntRange(64, 131072), default=2048,
               show_default=True, help="Context tokens of each request (prompt + answer).")
 @click.option("--threads", type=click.IntRange(1, 256),
@@ -45,9 +48,9 @@ from .common import handle_errors
               show_default=True, help="Seconds one request may generate for.")
 @click.option("--verbose", is_flag=True, help="Log every request to stderr.")
 @handle_errors
-def serve(host, port, adapter_list, all_adapters, base_model, api_key, cors, parallel, n_ctx,
-          threads, threads_batch, gpu_layers, router, prefix_cache, max_tokens, max_queue,
-          timeout_s, verbose) -> None:
+def serve(host, port, adapter_list, all_adapters, base_model, api_key, cors, parallel, lanes,
+          n_ctx, threads, threads_batch, gpu_layers, router, prefix_cache, max_tokens,
+          max_queue, timeout_s, verbose) -> None:
     """Serve the base and adapters over an OpenAI-compatible HTTP API.
 
     The base loads once; each request's "model" picks an adapter by name, several joined
@@ -79,15 +82,16 @@ def serve(host, port, adapter_list, all_adapters, base_model, api_key, cors, par
     names = (None if adapter_list is None
              else [a.strip() for a in adapter_list.split(",") if a.strip()])
     engine = EngineConfig(n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads_batch,
-                          n_seq_max=parallel,
+                          n_seq_max=parallel, lanes=lanes,
                           n_gpu_layers=gpu_layers, reuse_prefix=prefix_cache)
     runtime = open_runtime(names, base_model=base_model, config=engine, router=router)
     try:
         server = make_server(runtime, config=config)
         ids = [runtime.base_name, *runtime.metas, "auto"]
-        click.echo(f"serving {', '.join(ids)} at {server.url} ({parallel} in parallel, "
-                   f"{runtime.engine.threads} threads, {runtime.engine.n_gpu_layers} GPU "
-                   f"layers; Ctrl-C stops)", err=True)
+        eng = runtime.engine
+        click.echo(f"serving {', '.join(ids)} at {server.url} ({parallel} in parallel in "
+                   f"{len(eng.lanes)} lane(s) of {eng.threads} thread(s), "
+                   f"{eng.n_gpu_layers} GPU layers; Ctrl-C stops)", err=True)
         # uvicorn finishes the requests in flight on SIGINT/SIGTERM, then re-raises the
         # signal with the handler it found: make SIGTERM a KeyboardInterrupt too, so `kill`
         # ends here (runtime closed) rather than killing the process

@@ -1,7 +1,7 @@
 """All of eval's decoding goes through :func:`decode`: batched where the engine can, else one by
 one, with a callback as each answer finishes (the progress bar and the running score hook it).
 
-The llama.cpp engine's ``complete_batch`` decodes several sequences in one context, step by
+The llama.cpp engine's ``complete_batch`` decodes several sequences in its contexts, step by
 step, and is meant to give the greedy answers ``complete`` gives one by one
 (``bench/eval_speed.py`` checks that on the benchmark); the transformers engine batches with
 padding. An engine without ``complete_batch`` (an older engine, a test's stand-in) is asked one

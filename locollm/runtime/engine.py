@@ -1,29 +1,37 @@
 """The only module that touches llama.cpp.
 
-The base GGUF is loaded once, into one llama.cpp context that holds several sequences (one KV
-sequence per request, ``n_seq_max`` > 1, a KV stream of its own each). LoRA GGUFs are loaded
-with the low-level adapter API; a set of adapters with scales is applied per decode call, so
-the :mod:`~locollm.runtime.scheduler` can decode the sequences of each adapter set as one batch
-with that set applied (continuous batching across adapters). Traps handled here:
+The base GGUF is loaded once. Its llama.cpp contexts (*lanes*, :mod:`.context`: one per CPU
+share, two on a 2-core machine, one with a GPU) hold several sequences each (one KV sequence
+per request, a KV stream of its own each); the lanes decode at the same time, from the
+scheduler's threads. LoRA GGUFs are loaded with the low-level adapter API; a set of adapters
+with scales is applied per decode call on a lane, so the :mod:`~locollm.runtime.scheduler` can
+decode the sequences of each adapter set in a lane as one batch with that set applied
+(continuous batching across adapters). Sequence numbers are the engine's (0 ..
+``n_seq_max`` - 1, lane by lane); the engine maps them to a lane and its own sequence. Traps
+handled here:
 
 * ``llama_adapter_lora_init`` on a bad file can crash the process, so each adapter file is
   validated (GGUF header, ``general.type = adapter``, matching architecture) before llama.cpp
   sees it, and the pointer it returns is checked.
-* Batched answers must equal one-by-one answers. ggml's repacked ("extra buffer") matmuls
-  compute four rows at a time and round differently from one row, so they are off by default
-  (``batch_invariant``); the quantized base weights then give a sequence the same logits
-  whatever else is in the step (tested), and a prompt is evaluated in a decode call of its
-  own. A decode call holds at most :data:`EXACT_ROWS` rows: from 8 rows on ggml switches the
-  K-quant weights to a tiled matmul that gives some rows other logits than alone.
+* Batched answers must equal one-by-one answers (``batch_invariant``). ggml's repacked
+  ("extra buffer") matmuls compute four rows at a time and round differently from one row,
+  so with them a decode call holds at most :data:`~.context.REPACK_ROWS` (3) rows; where they
+  cannot be trusted (AMX, KleidiAI builds) they are off and a call holds at most
+  :data:`~.context.EXACT_ROWS` (7) rows: from 8 rows on ggml switches the K-quant weights to a
+  tiled matmul that gives some rows other logits than alone. The quantized base weights then
+  give a sequence the same logits whatever else is in the step (tested), and a prompt is
+  evaluated in a decode call of its own.
+  Lanes are made with the same parameters, so a request gets the same logits in any lane.
   llama.cpp built with llamafile's matmul (``make setup``'s build: without it prompt processing
   runs at 0.60x) multiplies the float32 LoRA matrices of two or more rows with llamafile's
   kernel, which sums a row the same way whatever the batch, and of one row with ggml's vector
   kernel, which rounds differently. So a decode of a single token under an adapter gets a
   *pad row*: the same token in a neighbouring KV sequence, no logits, its cell removed right
-  after (:meth:`Engine.decode`); every adapter row then goes through the one kernel, and
-  adapter rows batch like base rows. Rows batch only within a micro-batch, which llama.cpp
-  forms from consecutive sequence ids, so the sequences between a step's rows get pad rows
-  too, and the scheduler hands the engine spans of at most :data:`EXACT_ROWS` sequences.
+  after (:meth:`.context.Context.decode_padded`); every adapter row then goes through the one
+  kernel, and adapter rows batch like base rows. Rows batch only within a micro-batch, which
+  llama.cpp forms from consecutive sequence ids, so the sequences between a step's rows get
+  pad rows too, and the scheduler hands the engine spans of at most
+  :attr:`Engine.exact_rows` sequences of one lane.
 * A cached prefix is only ever reused by a request with the same adapter set (the scheduler's
   slots are keyed by it): a prefix computed under another adapter matches neither model.
 """
@@ -40,6 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import AdapterError, RuntimeEngineError
+from .context import EXACT_ROWS, REPACK_ROWS, Context, Row, pick_lanes, repacks_rows_alike
 from .generation import AdapterSet, Completion, GenRequest, adapter_label
 from .scheduler import Scheduler
 
@@ -94,6 +103,30 @@ def default_threads() -> int:
                         performance_cores())
 
 
+def physical_cores() -> int:
+    """Physical cores this process may use: the CPUs of its affinity mask (a container's
+    share) less SMT siblings (Linux), ``hw.physicalcpu`` on macOS, else the CPU count."""
+    import subprocess
+    import sys
+
+    if sys.platform == "darwin":
+        out = subprocess.run(["sysctl", "-n", "hw.physicalcpu"], capture_output=True,
+                             text=True, check=False)
+        return int(out.stdout) if out.stdout.strip().isdigit() else os.cpu_count() or 1
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+    cores = set()
+    for cpu in cpus:
+        try:
+            siblings = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list")
+            cores.add(min(_cpu_list(siblings.read_text().strip())))
+        except (OSError, ValueError):
+            cores.add(cpu)
+    return len(cores) or 1
+
+
 def gpu_layers(requested: int | None, gpu_offload: bool) -> int:
     """Layers to offload: ``requested`` when given (-1: all), else all of them when llama.cpp
     was built with a GPU backend (Metal, CUDA, Vulkan...) and none on a CPU-only build."""
@@ -134,17 +167,25 @@ class EngineConfig:
     # differently from the whole prompt at once, so a greedy answer would depend on the
     # request before it (eval order, server traffic).
     reuse_prefix: bool = False
-    # Sequences decoded together (KV sequences in the one context); each gets n_ctx tokens.
+    # Sequences decoded together (KV sequences, split between the lanes); each gets n_ctx
+    # tokens.
     n_seq_max: int = 8
+    # llama.cpp contexts decoding at the same time, n_threads each (at most n_seq_max);
+    # None: LOCOLLM_LANES, else two when the physical cores hold two (see pick_lanes).
+    lanes: int | None = None
     # Layers on the GPU (-1: all); None: LOCOLLM_GPU_LAYERS, else all when llama.cpp has a
     # GPU backend and 0 on a CPU-only build.
     n_gpu_layers: int | None = None
-    # Batched answers equal one-by-one answers bit for bit: ggml's repacked CPU matmuls
-    # (which round a row differently depending on its neighbours) are not used, a call holds
-    # at most EXACT_ROWS rows, and on a llama.cpp built with llamafile's matmul a lone adapter
-    # row gets a pad row (see Engine.pads_adapter_rows). Off: none of these three (faster with
-    # big groups; a greedy answer may then differ in a near tie).
+    # Batched answers equal one-by-one answers bit for bit: a call holds at most
+    # Engine.exact_rows rows (3 with ggml's repacked CPU matmuls, which round a row
+    # differently in a group of four; 7 where they are off: AMX and KleidiAI builds), and on
+    # a llama.cpp built with llamafile's matmul a lone adapter row gets a pad row (see
+    # Engine.pads_adapter_rows). Off: repacked weights, calls as wide as the lane, no pad
+    # rows (faster with big groups; a greedy answer may then differ in a near tie).
     batch_invariant: bool = True
+    # ggml's repacked CPU weights (faster); None: where their batches are known to round like
+    # one row (see context.repacks_rows_alike), and always when batch_invariant is off.
+    repack: bool | None = None
 
 
 def validate_adapter_file(path: str | Path, arch: str) -> None:
@@ -206,89 +247,6 @@ def quiet_llama_logs() -> None:
     llama_cpp.llama_backend_init()
 
 
-# Most rows one decode call holds with ``batch_invariant``. From 8 rows on, ggml's CPU backend
-# multiplies K-quant weights (the Q4_K / Q6_K tensors of a Q4_K_M model) with its tiled matmul
-# (ggml-cpu/tiled/tiled.cpp, ``ggml_tiled_min_batch``: ``rows >= 8``; no build option turns it
-# off), which sums differently from the per-row ``vec_dot`` of 1-7 rows: some rows' logits then
-# move by 0.5-5 and greedy answers change (eval's batched base answers that differed). With
-# 2-7 rows every row gets the logits it gets alone, bit for bit, base and LoRA (measured with
-# llama-cpp-python 0.3.36, tests/test_scheduler.py).
-EXACT_ROWS = 7
-
-
-class _Context:
-    """A llama.cpp context with its batch buffer: decode rows of (sequence, tokens, position).
-
-    With a KV stream per sequence llama.cpp evaluates rows of consecutive sequence ids
-    together (one micro-batch); the scheduler places requests accordingly.
-    """
-
-    def __init__(self, model, *, n_ctx: int, n_seq: int, threads: int, flash: bool,
-                 threads_batch: int | None = None) -> None:
-        import llama_cpp
-
-        params = llama_cpp.llama_context_default_params()
-        params.n_ctx = n_ctx * n_seq
-        params.n_batch = n_ctx  # a whole prompt goes in one decode call
-        params.n_ubatch = min(512, n_ctx)
-        params.n_seq_max = n_seq
-        params.n_threads = threads
-        params.n_threads_batch = threads_batch or threads
-        params.kv_unified = False  # a KV stream per sequence: its attention ignores the others
-        params.swa_full = True  # keep every position, so a prefix can be cut back and reused
-        params.flash_attn_type = (llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO if flash
-                                  else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED)
-        params.no_perf = True
-        self.ctx = llama_cpp.llama_init_from_model(model, params)
-        if not self.ctx:
-            raise RuntimeEngineError("llama.cpp could not create a context (out of memory?)",
-                                     fix="lower --parallel or the context size")
-        self.memory = llama_cpp.llama_get_memory(self.ctx)
-        # llama.cpp may round the context up; a prompt must also fit the batch buffer
-        self.n_ctx = min(llama_cpp.llama_n_ctx_seq(self.ctx), n_ctx)
-        self.n_seq = n_seq
-        # a whole prompt, or a step of one row per sequence (pad rows included)
-        self.batch = llama_cpp.llama_batch_init(max(n_ctx, n_seq), 0, 1)
-        self.adapters: AdapterSet | None = None
-
-    def decode(self, rows: Sequence[tuple[int, Sequence[int], int]], all_logits: bool = False,
-               logits: bool = True, pads: Sequence[tuple[int, int, int]] = ()) -> list[int]:
-        """Evaluate ``rows`` of (sequence, tokens, first position) in one call.
-
-        Returns, per row, the batch index of its last token (whose logits are kept unless
-        ``logits`` is False: then no vocabulary projection is computed at all). ``pads`` are
-        more (sequence, token, position) rows, placed in sequence order, without logits.
-        """
-        import llama_cpp
-
-        b, n, last = self.batch, 0, []
-        todo = [(seq, tokens, pos, True) for seq, tokens, pos in rows]
-        if pads:
-            todo += [(seq, [token], pos, False) for seq, token, pos in pads]
-            todo.sort(key=lambda row: row[0])
-        for seq, tokens, pos, real in todo:
-            for j, token in enumerate(tokens):
-                b.token[n], b.pos[n], b.n_seq_id[n] = token, pos + j, 1
-                b.seq_id[n][0] = seq
-                b.logits[n] = real and (all_logits or (logits and j == len(tokens) - 1))
-                n += 1
-            if real:
-                last.append(n - 1)
-        b.n_tokens = n
-        rc = llama_cpp.llama_decode(self.ctx, b)
-        if rc != 0:
-            raise RuntimeEngineError(f"llama.cpp could not decode the batch (code {rc})")
-        return last
-
-    def close(self) -> None:
-        import llama_cpp
-
-        if self.ctx:
-            llama_cpp.llama_batch_free(self.batch)
-            llama_cpp.llama_free(self.ctx)
-            self.ctx = None
-
-
 class Engine:
     """A base GGUF loaded once, with named LoRA adapters applied per decode call."""
 
@@ -308,28 +266,41 @@ class Engine:
         self.threads = self.config.n_threads or default_threads()
         params = llama_cpp.llama_model_default_params()
         params.n_gpu_layers = self.n_gpu_layers
-        params.use_extra_bufts = not self.config.batch_invariant
+        # repacked weights (see exact_rows)
+        self.repacked = (self.config.repack if self.config.repack is not None
+                         else not self.config.batch_invariant
+                         or repacks_rows_alike(llama_cpp.llama_print_system_info()))
+        params.use_extra_bufts = self.repacked
         self.model = llama_cpp.llama_model_load_from_file(str(self.base_path).encode(), params)
         if not self.model:
             raise RuntimeEngineError("llama.cpp could not load the model (not a GGUF model, "
                                      "or made for a newer llama.cpp)", file=self.base_path)
         self.vocab = llama_cpp.llama_model_get_vocab(self.model)
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self.vocab)
-        self._lock = threading.RLock()  # one decode (or adapter switch) at a time
+        self._lock = threading.RLock()  # the logits context, closing
         # A lone adapter row gets a pad row (module doc); one more KV sequence than the
-        # scheduler's slots is always there to hold it next to the last slot.
+        # scheduler's slots in each lane is always there to hold it next to the last slot.
         self.pads_adapter_rows = (self.config.batch_invariant and self.n_gpu_layers == 0
                                   and not self.exact_adapter_batches)
+        n_seq = max(1, self.config.n_seq_max)
+        requested = self.config.lanes or pick_lanes(
+            os.environ.get("LOCOLLM_LANES"), physical_cores(), self.threads,
+            self.n_gpu_layers != 0)
+        self.seqs_per_lane = -(-n_seq // min(n_seq, max(1, requested)))
+        self.lanes: list[Context] = []
         try:
-            self._ctx = _Context(self.model, n_ctx=self.config.n_ctx,
-                                 n_seq=max(1, self.config.n_seq_max) + self.pads_adapter_rows,
-                                 threads=self.threads,
-                                 flash=self.n_gpu_layers != 0,
-                                 threads_batch=self.config.n_threads_batch)
+            for first in range(0, n_seq, self.seqs_per_lane):
+                slots = min(self.seqs_per_lane, n_seq - first)
+                self.lanes.append(Context(self.model, n_ctx=self.config.n_ctx,
+                                          n_seq=slots + self.pads_adapter_rows,
+                                          threads=self.threads, flash=self.n_gpu_layers != 0,
+                                          threads_batch=self.config.n_threads_batch))
         except BaseException:
+            for lane in self.lanes:
+                lane.close()
             llama_cpp.llama_model_free(self.model)
             raise
-        self._logits_ctx: _Context | None = None
+        self._logits_ctx: Context | None = None
         arch = self.meta("general.architecture") or "?"
         self.info = GGUFInfo(arch, int(self.meta(f"{arch}.block_count") or 0),
                              self.meta("general.name") or self.base_path.stem)
@@ -357,7 +328,19 @@ class Engine:
     @property
     def n_ctx(self) -> int:
         """Tokens one sequence holds (prompt + answer)."""
-        return self._ctx.n_ctx
+        return self.lanes[0].n_ctx
+
+    def lane_of(self, seq: int) -> int:
+        """The lane (index into :attr:`lanes`) that holds sequence ``seq``."""
+        return seq // self.seqs_per_lane
+
+    def _local(self, seq: int) -> tuple[Context, int]:
+        """The lane of ``seq`` and the sequence's number in that lane's context."""
+        lane = seq // self.seqs_per_lane
+        if not 0 <= lane < len(self.lanes):
+            raise RuntimeEngineError(f"sequence {seq} is not one of the engine's "
+                                     f"{self.config.n_seq_max}")
+        return self.lanes[lane], seq - lane * self.seqs_per_lane
 
     @property
     def adapters(self) -> list[str]:
@@ -390,10 +373,18 @@ class Engine:
         return b"LLAMAFILE = 1" not in llama_cpp.llama_print_system_info()
 
     @property
+    def exact_rows(self) -> int:
+        """Most rows a decode call may hold for each row to get the logits it gets alone:
+        :data:`~.context.REPACK_ROWS` with repacked weights, else
+        :data:`~.context.EXACT_ROWS`."""
+        return REPACK_ROWS if self.repacked else EXACT_ROWS
+
+    @property
     def max_rows(self) -> int:
-        """Most rows the scheduler puts in one decode call (see :data:`EXACT_ROWS`)."""
-        rows = max(1, self.config.n_seq_max)
-        return min(rows, EXACT_ROWS) if self.config.batch_invariant else rows
+        """Most rows the scheduler puts in one decode call (:attr:`exact_rows` with
+        ``batch_invariant``)."""
+        rows = self.seqs_per_lane
+        return min(rows, self.exact_rows) if self.config.batch_invariant else rows
 
     @property
     def closed(self) -> bool:
@@ -422,11 +413,12 @@ class Engine:
                 raise AdapterError(f"adapter {name!r} is not loaded",
                                    fix=f"loaded adapters: {self.adapters or 'none'}")
 
-    def apply(self, adapters: AdapterSet, ctx: _Context | None = None) -> None:
-        """Apply an adapter set on a context (a no-op when it is already applied)."""
+    def apply(self, adapters: AdapterSet, ctx: Context | None = None) -> None:
+        """Apply an adapter set on a context (default: the first lane; a no-op when it is
+        already applied). The caller holds the context's lock."""
         import llama_cpp
 
-        ctx = ctx or self._ctx
+        ctx = ctx or self.lanes[0]
         self._last = adapters
         if adapters == ctx.adapters:
             return
@@ -448,7 +440,7 @@ class Engine:
 
     def use(self, name: str | None, scale: float = 1.0) -> None:
         """Apply adapter ``name`` (None: bare base) now; requests apply their own set."""
-        with self._lock:
+        with self.lanes[0].lock:
             self._require_open()
             self.apply(((name, scale),) if name else ())
 
@@ -518,93 +510,60 @@ class Engine:
         return llama_cpp.llama_vocab_get_text(self.vocab, token).decode("utf-8", "replace")
 
     # ------------------------------------------------------------------ what the scheduler uses
-    def decode(self, adapters: AdapterSet, rows: Sequence[tuple[int, Sequence[int], int]],
-               logits: bool = True) -> list[int]:
-        """Apply ``adapters`` and evaluate ``rows`` (sequence, tokens, position) in one call;
-        the batch index of each row's last token (see :meth:`sample`). ``logits=False``
-        only fills the KV cache (no vocabulary projection; for benches)."""
-        with self._lock:
+    def decode(self, adapters: AdapterSet, rows: Sequence[Row], logits: bool = True
+               ) -> list[int]:
+        """Apply ``adapters`` and evaluate ``rows`` (sequence, tokens, position), all of one
+        lane, in one call; the batch index of each row's last token (see :meth:`sample`).
+        ``logits=False`` only fills the KV cache (no vocabulary projection; for benches)."""
+        lane = self.lane_of(rows[0][0])
+        if any(self.lane_of(seq) != lane for seq, _, _ in rows):
+            raise RuntimeEngineError("one decode call takes the sequences of one lane")
+        ctx, first = self.lanes[lane], lane * self.seqs_per_lane
+        local = [(seq - first, tokens, pos) for seq, tokens, pos in rows]
+        with ctx.lock:
             self._require_open()
-            self.apply(adapters)
-            pads = self._pad_rows(rows, bool(adapters))
-            try:
-                return self._ctx.decode(rows, logits=logits, pads=pads)
-            finally:
-                self._drop_pads(pads)
-
-    def _pad_rows(self, rows: Sequence[tuple[int, Sequence[int], int]], adapted: bool
-                  ) -> list[tuple[int, int, int]]:
-        """Pad rows (sequence, token, position) for a call of one-token rows.
-
-        llama.cpp evaluates only rows of consecutive sequences as one micro-batch, so each
-        sequence between the call's first and last row gets a pad row (a row costs a few
-        percent of a call): the call stays one micro-batch. Then, on a padding build
-        (:attr:`pads_adapter_rows`), an adapter row still alone gets one next to it. A pad
-        goes at its sequence's next position, when that sequence has room.
-        """
-        if any(len(tokens) != 1 for _, tokens, _ in rows):
-            return []  # a prompt: a call of its own, many rows already
-        token = rows[0][1][0]
-        seqs = {seq for seq, _, _ in rows}
-        pads = [(other, token, pos) for other in range(min(seqs), max(seqs) + 1)
-                if other not in seqs and (pos := self._next_position(other)) is not None]
-        if adapted and self.pads_adapter_rows:
-            taken = seqs | {pad[0] for pad in pads}
-            for seq in sorted(seqs):
-                if seq - 1 in taken or seq + 1 in taken:
-                    continue
-                for other in (seq + 1, seq - 1):
-                    pos = self._next_position(other) if other not in taken else None
-                    if pos is not None:  # else the context is full: this row rounds alone
-                        pads.append((other, token, pos))
-                        taken.add(other)
-                        break
-        return pads
-
-    def _next_position(self, seq: int) -> int | None:
-        """Where a pad row of ``seq`` goes: its next position; None without room or seq."""
-        import llama_cpp
-
-        if not 0 <= seq < self._ctx.n_seq:
-            return None
-        pos = llama_cpp.llama_memory_seq_pos_max(self._ctx.memory, seq) + 1
-        return pos if pos < self._ctx.n_ctx else None
-
-    def _drop_pads(self, pads: list[tuple[int, int, int]]) -> None:
-        import llama_cpp
-
-        for seq, _, pos in pads:
-            if not llama_cpp.llama_memory_seq_rm(self._ctx.memory, seq, pos, -1):
-                raise RuntimeEngineError(f"llama.cpp could not remove a pad row of sequence "
-                                         f"{seq}")
+            self.apply(adapters, ctx)
+            return ctx.decode_padded(local, bool(adapters), self.pads_adapter_rows, logits)
 
     def forget(self, seq: int, keep: int = 0) -> bool:
         """Drop sequence ``seq`` from the KV memory from position ``keep`` on; False when the
         memory cannot cut it there (then the whole sequence is dropped)."""
+        ctx, local = self._local(seq)
+        return ctx.forget(local, keep)
+
+    def next_position(self, seq: int) -> int:
+        """The position after the last one sequence ``seq`` holds (0 when empty)."""
         import llama_cpp
 
-        with self._lock:
-            if keep > 0 and llama_cpp.llama_memory_seq_rm(self._ctx.memory, seq, keep, -1):
-                return True
-            llama_cpp.llama_memory_seq_rm(self._ctx.memory, seq, -1, -1)
-            return keep == 0
+        ctx, local = self._local(seq)
+        return llama_cpp.llama_memory_seq_pos_max(ctx.memory, local) + 1
 
     def clear_memory(self) -> None:
         """Empty the KV memory of every sequence."""
-        import llama_cpp
-
-        with self._lock:
-            llama_cpp.llama_memory_clear(self._ctx.memory, True)
+        for ctx in self.lanes:
+            ctx.clear()
 
     def sampler(self, request: GenRequest, max_tokens: int) -> _Sampler:
         """A llama.cpp sampler chain for one request (free it with ``close``)."""
         return _Sampler(self, request, max_tokens)
 
-    def sample(self, sampler: _Sampler, index: int) -> int:
-        """Pick the next token from the logits of batch index ``index`` (and accept it)."""
+    def sample(self, sampler: _Sampler, seq: int, index: int) -> int:
+        """Pick the next token from the logits of batch index ``index`` of the last decode on
+        sequence ``seq``'s lane (and accept it)."""
         import llama_cpp
 
-        return llama_cpp.llama_sampler_sample(sampler.chain, self._ctx.ctx, index)
+        return llama_cpp.llama_sampler_sample(sampler.chain, self.lanes[self.lane_of(seq)].ctx,
+                                              index)
+
+    def row_logits(self, seq: int, index: int):
+        """The logits (numpy, a copy) of batch index ``index`` of the last decode on sequence
+        ``seq``'s lane."""
+        import llama_cpp
+        import numpy as np
+
+        ctx = self.lanes[self.lane_of(seq)].ctx
+        return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, index),
+                                     shape=(self.n_vocab,)).copy()
 
     # ------------------------------------------------------------------ generation
     def prepare(self, request: GenRequest, index: int | None = None) -> tuple[list[int], int]:
@@ -682,8 +641,8 @@ class Engine:
         with self._lock:
             self._require_open()
             if self._logits_ctx is None:
-                self._logits_ctx = _Context(self.model, n_ctx=self.config.n_ctx, n_seq=1,
-                                            threads=self.threads, flash=self.n_gpu_layers != 0)
+                self._logits_ctx = Context(self.model, n_ctx=self.config.n_ctx, n_seq=1,
+                                           threads=self.threads, flash=self.n_gpu_layers != 0)
             ctx = self._logits_ctx
             self.apply(((adapter, 1.0),) if adapter else (), ctx)
             llama_cpp.llama_memory_clear(ctx.memory, True)
@@ -700,7 +659,7 @@ class Engine:
             return
         self.scheduler.stop(drain)
         with self._lock:
-            for ctx in (self._ctx, self._logits_ctx):
+            for ctx in (*self.lanes, self._logits_ctx):
                 if ctx is not None:
                     with contextlib.suppress(Exception):  # closing must not raise
                         llama_cpp.llama_set_adapters_lora(ctx.ctx, None, 0, None)

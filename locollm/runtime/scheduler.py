@@ -1,17 +1,19 @@
-"""Continuous batching across adapters: many requests decoded together in one llama.cpp context.
+"""Continuous batching across adapters: many requests decoded together in llama.cpp contexts.
 
-Each request takes a *slot* (a KV sequence of the engine's context). A worker thread loops:
-admit waiting requests into free slots (each prompt evaluated in a decode call of its own, the
-same call it gets when run alone), then one *step*: the running sequences are grouped by
-adapter set and each group is decoded as one batch with its set applied, one token per
-sequence. New requests join between steps; a finished or cancelled request frees its slot at
-once. With ``reuse_prefix`` a free slot keeps its KV cache keyed by (adapter set, tokens), and a
-new request with the same set reuses the longest shared prefix; a slot never serves another
+Each request takes a *slot* (a KV sequence of one of the engine's lanes, its llama.cpp
+contexts). A worker thread per lane loops: admit the requests placed in its free slots (each
+prompt evaluated in a decode call of its own, the same call it gets when run alone), then one
+*step*: the lane's running sequences are grouped by adapter set and each group is decoded as
+one batch with its set applied, one token per sequence. Lanes run at the same time, each at
+its own pace. New requests join between steps, in the lane where they add the most tokens per
+second (:func:`lane_gain`); a finished or cancelled request frees its slot at once. With
+``reuse_prefix`` a free slot keeps its KV cache keyed by (adapter set, tokens), and a new
+request with the same set reuses the longest shared prefix; a slot never serves another
 adapter set's prefix.
 
 Callers never run llama.cpp: they :meth:`Scheduler.submit` a :class:`GenRequest` and read the
 :class:`Ticket`'s events (text pieces, then the :class:`Completion`) in their own thread, or
-through a ``listener`` called by the worker (the server's event loop).
+through a ``listener`` called by a lane's worker (the server's event loop).
 """
 
 from __future__ import annotations
@@ -119,9 +121,11 @@ class Ticket:
 
 @dataclass
 class _Slot:
-    """A KV sequence of the context and the request running in it."""
+    """A KV sequence of a lane and the request running in it."""
 
     seq: int
+    lane: int = 0
+    fresh: bool = False  # placed here, its prompt not evaluated yet
     key: AdapterSet = ()  # adapter set the cached tokens were computed with
     cached: list[int] = field(default_factory=list)  # tokens whose KV this sequence holds
     ticket: Ticket | None = None
@@ -188,21 +192,64 @@ class SplitPolicy:
             self.together[rows] = mix(self.together.get(rows))
 
 
+# Cost of a decode call of k rows, in calls of one row: CALL + ROW * k, fitted to
+# bench/batch_decode.py on a 2-core machine (k = 1/2/3/4/8 rows cost 1.0/1.18/1.5/1.67/2.58).
+# Only where a new request is seated depends on it.
+CALL, ROW = 0.8, 0.2
+
+
+def lane_gain(rows: dict[AdapterSet, int], key: AdapterSet) -> float:
+    """Tokens per unit of time a lane running ``rows`` (rows per adapter set) gains by one
+    more request under ``key``: a lane decodes a call per adapter set each step, so joining
+    a set already there costs a row, and a new set costs a call. An idle lane gains most."""
+    def speed(counts: dict[AdapterSet, int]) -> float:
+        return sum(counts.values()) / sum(CALL + ROW * n for n in counts.values()) if counts \
+            else 0.0
+
+    return speed({**rows, key: rows.get(key, 0) + 1}) - speed(rows)
+
+
+@dataclass
+class _Lane:
+    """A lane's slots, its worker thread and what it measured."""
+
+    index: int
+    slots: list[_Slot]
+    policy: SplitPolicy = field(default_factory=SplitPolicy)
+    steps: int = 0
+    max_batch: int = 0
+    thread: threading.Thread | None = None
+
+
 class Scheduler:
     """Runs submitted requests on an engine, batching them step by step (see module doc)."""
 
     def __init__(self, engine: Engine, max_queue: int | None = None) -> None:
         self.engine = engine
         self.max_queue = max_queue  # requests allowed to wait for a slot; None: no limit
-        self.slots = [_Slot(i) for i in range(max(1, engine.config.n_seq_max))]
+        self.slots = [_Slot(i, engine.lane_of(i)) for i in range(max(1, engine.config.n_seq_max))]
+        self.lanes = [_Lane(i, [s for s in self.slots if s.lane == i])
+                      for i in range(len(engine.lanes))]
         self._queue: deque[Ticket] = deque()
         self._cv = threading.Condition()
-        self._thread: threading.Thread | None = None
+        self._started = False
         self._stopping = False
-        self.steps = 0  # decode steps run (for benches and tests)
-        self.max_batch = 0  # most sequences decoded in one call
         self.reused = 0  # prompt tokens whose cached KV was reused (reuse_prefix)
-        self.policy = SplitPolicy()
+
+    @property
+    def steps(self) -> int:
+        """Decode calls of steps run, all lanes (for benches and tests)."""
+        return sum(lane.steps for lane in self.lanes)
+
+    @property
+    def max_batch(self) -> int:
+        """Most sequences decoded in one call (settable: a test resets it to 0)."""
+        return max(lane.max_batch for lane in self.lanes)
+
+    @max_batch.setter
+    def max_batch(self, value: int) -> None:
+        for lane in self.lanes:
+            lane.max_batch = value
 
     # ------------------------------------------------------------------ caller side
     @property
@@ -227,17 +274,19 @@ class Scheduler:
             if self.max_queue is not None and len(self._queue) + 1 - free > self.max_queue:
                 raise QueueFull(f"{len(self._queue)} requests are already waiting")
             self._queue.append(ticket)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="locollm-scheduler",
-                                                daemon=True)
-                self._thread.start()
-            self._cv.notify()
+            if not self._started:
+                self._started = True
+                for lane in self.lanes:
+                    lane.thread = threading.Thread(target=self._run, args=(lane,), daemon=True,
+                                                   name=f"locollm-lane-{lane.index}")
+                    lane.thread.start()
+            self._cv.notify_all()
         return ticket
 
     def wake(self) -> None:
-        """Let the worker look at the queue and the cancel flags now."""
+        """Let the workers look at the queue and the cancel flags now."""
         with self._cv:
-            self._cv.notify()
+            self._cv.notify_all()
 
     def forget_cache(self) -> None:
         """Drop the cached prefixes of the free slots."""
@@ -254,46 +303,66 @@ class Scheduler:
             if not drain:
                 for ticket in [*self._queue, *(s.ticket for s in self.slots if s.ticket)]:
                     ticket.cancelled.set()
-            self._cv.notify()
-            thread = self._thread
-        if thread is not None:
-            thread.join()
+            self._cv.notify_all()
+        for lane in self.lanes:
+            if lane.thread is not None:
+                lane.thread.join()
 
     # ------------------------------------------------------------------ worker side
-    def _run(self) -> None:
+    def _run(self, lane: _Lane) -> None:
+        """One lane's worker: place queued requests (in any lane), admit this lane's, step."""
         while True:
             with self._cv:
-                while not (self._queue or self.running or self._stopping):
+                while not (self._busy(lane) or self._placeable()
+                           or (self._stopping and not self._queue)):
                     self._cv.wait()
-                if self._stopping and not self._queue and not self.running:
-                    self._thread = None
+                self._place()
+                if self._stopping and not self._queue and not self._busy(lane):
                     return
-                admitted = []
-                while self._queue:
-                    slot = self._free_slot(self._queue[0])
-                    if slot is None:
-                        break
-                    slot.ticket = self._queue.popleft()
-                    admitted.append(slot)
+                fresh = [s for s in lane.slots if s.fresh]
+                for slot in fresh:
+                    slot.fresh = False
+                # this round's requests; another lane may seat more here meanwhile (in a
+                # slot freed this round, too): those wait for the next round
+                mine = [(s, s.ticket) for s in lane.slots if s.ticket is not None]
             try:
-                for slot in admitted:
+                for slot in fresh:
                     self._admit(slot)
-                self._reap()
+                self._reap([s for s, ticket in mine if s.ticket is ticket])
                 groups: dict[AdapterSet, list[_Slot]] = {}
-                for slot in self.slots:
-                    if slot.ticket is not None:
+                for slot, ticket in mine:
+                    if slot.ticket is ticket:
                         groups.setdefault(slot.key, []).append(slot)
                 for key in sorted(groups):
-                    self._step(key, groups[key])
+                    self._step(lane, key, groups[key])
             except Exception as exc:  # a bug or a llama.cpp failure: fail what was running
-                for slot in self.slots:
-                    if slot.ticket is not None:
+                for slot, ticket in mine:
+                    if slot.ticket is ticket:
                         self._finish(slot, error=exc)
+
+    def _busy(self, lane: _Lane) -> bool:
+        return any(s.ticket is not None for s in lane.slots)
+
+    def _placeable(self) -> bool:
+        return bool(self._queue) and any(s.ticket is None for s in self.slots)
+
+    def _place(self) -> None:
+        """Seat queued requests in free slots, first come first served (holding ``_cv``);
+        wake the lanes that got one."""
+        placed = False
+        while self._queue:
+            slot = self._free_slot(self._queue[0])
+            if slot is None:
+                break
+            slot.fresh, slot.ticket = True, self._queue.popleft()
+            placed = True
+        if placed:
+            self._cv.notify_all()
 
     def _free_slot(self, ticket: Ticket) -> _Slot | None:
         """A free slot for ``ticket``: with ``reuse_prefix`` the one sharing the longest
-        prefix under the same adapter set; else the best placed (``place``), holding the
-        least cache."""
+        prefix under the same adapter set; else in the lane it speeds up most
+        (:func:`lane_gain`), the best placed there (``place``), holding the least cache."""
         free = [s for s in self.slots if s.ticket is None]
         if not free:
             return None
@@ -304,22 +373,35 @@ class Scheduler:
                 if _common(best.cached, ticket.tokens):
                     return best
 
-        running = [s for s in self.slots if s.ticket is not None]
+        def gain(lane: _Lane) -> float:
+            rows: dict[AdapterSet, int] = {}
+            for s in lane.slots:
+                if s.ticket is not None:
+                    rows[s.ticket.adapters] = rows.get(s.ticket.adapters, 0) + 1
+            return lane_gain(rows, ticket.adapters)
+
+        def least_cache(lane: int) -> int:
+            return min(len(s.cached) for s in free if s.lane == lane)
+
+        # ties (idle lanes): the one whose free slot holds the least cache, then the first
+        lane = max({s.lane for s in free},
+                   key=lambda i: (gain(self.lanes[i]), -least_cache(i), -i))
+        running = [s for s in self.lanes[lane].slots if s.ticket is not None]
+        seqs = {s.seq: s for s in self.lanes[lane].slots}
 
         def place(slot: _Slot) -> tuple[int, int, int, int]:
             """Like requests side by side: llama.cpp batches rows of consecutive sequences
             only. So first a slot next to running requests of the same adapter set, else the
             one farthest from other sets' requests (room for this set to grow)."""
-            near = [self.slots[i] for i in (slot.seq - 1, slot.seq + 1)
-                    if 0 <= i < len(self.slots)]
+            near = [seqs[i] for i in (slot.seq - 1, slot.seq + 1) if i in seqs]
             same = sum(n.ticket is not None and n.ticket.adapters == ticket.adapters
                        for n in near)
             gap = min((abs(r.seq - slot.seq) for r in running
                        if r.ticket.adapters != ticket.adapters),
-                      default=len(self.slots))
+                      default=len(seqs))
             return -same, -gap, len(slot.cached), slot.seq
 
-        return min(free, key=place)
+        return min((s for s in free if s.lane == lane), key=place)
 
     def _admit(self, slot: _Slot) -> None:
         """Evaluate the prompt of the slot's new request and sample its first token."""
@@ -349,9 +431,9 @@ class Scheduler:
             self._finish(slot, error=exc)
             return
         slot.cached = list(tokens)
-        self._accept(slot, self.engine.sample(slot.sampler, index))
+        self._accept(slot, self.engine.sample(slot.sampler, slot.seq, index))
 
-    def _step(self, key: AdapterSet, slots: list[_Slot]) -> None:
+    def _step(self, lane: _Lane, key: AdapterSet, slots: list[_Slot]) -> None:
         """Decode tokens for ``slots`` (all under adapter set ``key``): one token each, in
         calls spanning at most ``engine.max_rows`` sequences (the engine pads the sequences
         between, since llama.cpp batches consecutive sequences only), or row by row where
@@ -366,29 +448,31 @@ class Scheduler:
         spans = _spans(slots, self.engine.max_rows)
         widest = max(len(span) for span in spans)
         # nothing to batch: row by row, in bursts; else as the policy measured for this width
-        split = widest == 1 or self.policy.split(widest)
+        split = widest == 1 or lane.policy.split(widest)
         start, tokens = time.perf_counter(), 0
         if split:
             for slot in slots:
+                ticket = slot.ticket
                 for _ in range(BURST if len(slots) > 1 else 1):
-                    self._decode_step(key, [slot])
+                    self._decode_step(lane, key, [slot])
                     tokens += 1
-                    if slot.ticket is None or slot.ticket.cancelled.is_set():
+                    # finished (and the slot perhaps already seated again), or cancelled
+                    if slot.ticket is not ticket or ticket.cancelled.is_set():
                         break
         else:
             for span in spans:
-                self._decode_step(key, span)
+                self._decode_step(lane, key, span)
             tokens = len(slots)
-        self.policy.record(widest, split, (time.perf_counter() - start) / tokens)
+        lane.policy.record(widest, split, (time.perf_counter() - start) / tokens)
 
-    def _decode_step(self, key: AdapterSet, slots: list[_Slot]) -> None:
+    def _decode_step(self, lane: _Lane, key: AdapterSet, slots: list[_Slot]) -> None:
         rows = [(s.seq, [s.pending], len(s.cached)) for s in slots]
         indices = self.engine.decode(key, rows)
-        self.steps += 1
-        self.max_batch = max(self.max_batch, len(rows))
+        lane.steps += 1
+        lane.max_batch = max(lane.max_batch, len(rows))
         for slot, index in zip(slots, indices, strict=True):
             slot.cached.append(slot.pending)
-            self._accept(slot, self.engine.sample(slot.sampler, index))
+            self._accept(slot, self.engine.sample(slot.sampler, slot.seq, index))
 
     def _accept(self, slot: _Slot, token: int) -> None:
         """Take one sampled token: stream its text, or finish the request."""
@@ -411,9 +495,9 @@ class Scheduler:
         else:
             slot.pending = token
 
-    def _reap(self) -> None:
-        """Free the slots of cancelled requests."""
-        for slot in self.slots:
+    def _reap(self, slots: list[_Slot]) -> None:
+        """Free those of ``slots`` whose requests were cancelled."""
+        for slot in slots:
             if slot.ticket is not None and slot.ticket.cancelled.is_set():
                 self._finish(slot, error=Cancelled("cancelled"))
 
@@ -434,6 +518,8 @@ class Scheduler:
             slot.cached = []
         with self._cv:
             slot.ticket = None
+            if self._queue:
+                self._cv.notify_all()  # a lane may seat a waiting request here
         if error is not None:
             ticket.emit("error", error)
             return
