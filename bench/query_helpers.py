@@ -2,7 +2,7 @@
 
 The shipped math adapter answers the first ``--limit`` problems of
 adapters/math/eval/benchmark.jsonl four ways, scored like ``locollm eval`` (final answer,
-exact match): greedy; greedy with the question re-read (what ``loco query`` does by default);
+exact match): greedy; greedy with the question re-read (``loco query --reread``);
 ``--votes`` samples at temperature 0.7 with a majority vote on the extracted answer, without
 and with re-reading. The samples of all problems are decoded together by the engine.
 
